@@ -1,0 +1,421 @@
+"""The Shard actor: one OS process hosting many workflow runs ("run actors") for any number of routers.
+
+A Ray actor is a whole process (~40-60 MB, 0.2-0.6 s to start), so one per run would cap a node at
+a few hundred runs; a shard hosts thousands, each run still owning its own environment. Batches of
+activations arrive as protobuf bytes; a single activation runs on the calling thread (no extra
+hop), several run concurrently on the shard's own pool, and completions are returned per item: an
+answer goes back once every item is done or, after a short straggler window, with whatever is done
+and the rest left to ``collect``. A watchdog enforces each item's budget, captures the stuck thread's
+stack and interrupts it, so the router gets a deadlock failure with the real stack before the
+Worker's own 2 s timeout fires.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+
+import cloudpickle
+import ray
+import temporalio.bridge.proto.workflow_activation as wfact
+from temporalio.bridge.runtime import Runtime as _BridgeRuntime
+from temporalio.worker import WorkflowRunner
+from temporalio.worker._workflow import _InterruptDeadlockError
+
+from temporay.proto import hosting as pb
+from temporay.runtime.failures import deadlock_error, failed_completion
+from temporay.runtime.hosted_run import HostedResult, HostedRun, RunDetails, RunTemplate
+
+from .code import WorkflowCodeError, ensure_main_loaded
+from .wire import RunKey, delta_to_proto, metric_op_to_proto
+
+logger = logging.getLogger(__name__)
+
+STRAGGLER_WINDOW_S = 0.02
+"""How long a batch answer waits for its slowest items once some are done."""
+
+WATCHDOG_TICK_S = 0.02
+
+
+class RunLostError(RuntimeError):
+    """The shard cannot answer for this run any more; the Worker's core will evict it."""
+
+
+@dataclass
+class _Running:
+    key: RunKey
+    thread_id: int
+    deadline: float
+    budget_s: float
+    deadlock: BaseException | None = None
+
+
+@dataclass
+class _Counters:
+    activations: int = 0
+    batches: int = 0
+    deadlocks: int = 0
+    runs_created: int = 0
+    runs_disposed: int = 0
+    activation_seconds: float = 0.0
+    stuck_threads: set[int] = field(default_factory=set)
+
+
+class ShardCore:
+    """The shard's logic without Ray, so it can be driven directly in tests."""
+
+    def __init__(
+        self,
+        name: str,
+        engine_factory: Callable[[], WorkflowRunner],
+        threads: int = 32,
+    ) -> None:
+        self.name = name
+        self.instance = uuid.uuid4().hex
+        self._engine = engine_factory()
+        self._prepared: set[type] = set()
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix=f"{name}-run")
+        self._lock = threading.Lock()
+        self._runs: dict[RunKey, HostedRun] = {}
+        self._templates: dict[str, RunTemplate] = {}
+        self._template_errors: dict[str, BaseException] = {}
+        self._running: dict[RunKey, _Running] = {}
+        self._pending: dict[RunKey, Future[pb.CompletionEnvelope]] = {}
+        self._counters = _Counters()
+        self._stop = threading.Event()
+        self._watchdog = threading.Thread(
+            target=self._watch, name=f"{name}-watchdog", daemon=True
+        )
+        self._watchdog.start()
+
+    # --- entry points ---------------------------------------------------------------------------
+
+    def run_batch(self, data: bytes) -> bytes:
+        received = time.monotonic()
+        batch = pb.ActivationBatch.FromString(data)
+        if batch.dispose:
+            keys = [RunKey.from_proto(k) for k in batch.dispose]
+            self._pool.submit(self._dispose_all, keys)
+        with self._lock:
+            self._counters.batches += 1
+        result = pb.BatchResult(shard_instance=self.instance)
+        if len(batch.items) == 1:
+            # The common case at low load: run on this thread, saving a thread hop.
+            result.done.append(self._execute(batch.items[0], received))
+            return result.SerializeToString()
+        futures: dict[Future[pb.CompletionEnvelope], RunKey] = {}
+        for item in batch.items:
+            future = self._pool.submit(self._execute, item, received)
+            futures[future] = RunKey.from_proto(item.key)
+        self._gather(futures, result)
+        return result.SerializeToString()
+
+    def collect(self, data: bytes) -> bytes:
+        """Answer items a previous batch left pending (waits until at least one is done)."""
+        request = pb.ActivationBatch.FromString(data)
+        result = pb.BatchResult(shard_instance=self.instance)
+        futures: dict[Future[pb.CompletionEnvelope], RunKey] = {}
+        with self._lock:
+            for proto_key in request.dispose:
+                key = RunKey.from_proto(proto_key)
+                future = self._pending.pop(key, None)
+                if future is not None:
+                    futures[future] = key
+                else:
+                    result.done.append(
+                        self._lost_envelope(key, "no pending activation for this run")
+                    )
+        if futures:
+            self._gather(futures, result)
+        return result.SerializeToString()
+
+    def dispose(self, keys: list[tuple[str, str, int]]) -> int:
+        return self._dispose_all([RunKey(*k) for k in keys])
+
+    def drop_router(self, router_id: str) -> int:
+        """Unwind and drop every run of one router (its Worker is shutting down)."""
+        with self._lock:
+            keys = [k for k in self._runs if k.router_id == router_id]
+        return self._dispose_all(keys)
+
+    def stats(self) -> bytes:
+        import psutil
+
+        with self._lock:
+            counters = self._counters
+            msg = pb.ShardStats(
+                shard_name=self.name,
+                shard_instance=self.instance,
+                pid=os.getpid(),
+                runs=len(self._runs),
+                activations=counters.activations,
+                batches=counters.batches,
+                deadlocks=counters.deadlocks,
+                stuck_threads=len(counters.stuck_threads),
+                runs_created=counters.runs_created,
+                runs_disposed=counters.runs_disposed,
+                activation_seconds=counters.activation_seconds,
+                templates=len(self._templates),
+            )
+        msg.rss_bytes = psutil.Process().memory_info().rss
+        return msg.SerializeToString()
+
+    def ping(self) -> str:
+        return self.instance
+
+    def run_keys(self) -> list[tuple[str, str, int]]:
+        with self._lock:
+            return [tuple(k) for k in self._runs]  # type: ignore[misc]
+
+    def shutdown(self) -> None:
+        self._stop.set()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # --- batches ----------------------------------------------------------------------------------
+
+    def _gather(
+        self, futures: dict[Future[pb.CompletionEnvelope], RunKey], result: pb.BatchResult
+    ) -> None:
+        """Wait for all items, but after the straggler window return what is done and park the rest."""
+        started = time.monotonic()
+        not_done = set(futures)
+        while not_done:
+            any_done = len(not_done) < len(futures)
+            if any_done:
+                remaining = STRAGGLER_WINDOW_S - (time.monotonic() - started)
+                if remaining <= 0:
+                    break
+                _, not_done = wait(not_done, timeout=remaining)
+            else:
+                # Nothing done yet: items end by themselves at their deadlines (the watchdog
+                # interrupts them), so waiting for the first is bounded.
+                _, not_done = wait(not_done, timeout=1.0, return_when=FIRST_COMPLETED)
+                started = time.monotonic()
+        for future, key in futures.items():
+            if future in not_done:
+                with self._lock:
+                    self._pending[key] = future
+                key.to_proto(result.pending.add())
+            else:
+                result.done.append(future.result())
+
+    # --- one activation ---------------------------------------------------------------------------
+
+    def _execute(self, item: pb.ActivationEnvelope, received: float) -> pb.CompletionEnvelope:
+        key = RunKey.from_proto(item.key)
+        try:
+            activation = wfact.WorkflowActivation.FromString(item.activation)
+        except Exception as err:
+            return self._lost_envelope(key, f"activation bytes did not parse: {err}")
+        with self._lock:
+            run = self._runs.get(key)
+        if run is None:
+            if not item.HasField("spec"):
+                return self._lost_envelope(
+                    key,
+                    "activation for a run this shard does not hold (it was lost or evicted); "
+                    "the Worker will evict and replay it",
+                )
+            try:
+                run = self._create(key, item.spec)
+            except BaseException as err:
+                logger.exception("Creating run %s on shard %s failed", key.run_id, self.name)
+                envelope = pb.CompletionEnvelope(run_lost=True)
+                key.to_proto(envelope.key)
+                envelope.completion = failed_completion(key.run_id, err).SerializeToString()
+                return envelope
+        budget_s = (item.budget_ms or 0) / 1000.0
+        record = _Running(
+            key=key,
+            thread_id=threading.get_ident(),
+            deadline=received + budget_s if budget_s else float("inf"),
+            budget_s=budget_s,
+        )
+        with self._lock:
+            self._running[key] = record
+        started = time.perf_counter()
+        outcome: HostedResult | BaseException
+        try:
+            outcome = run.activate(activation)
+        except BaseException as err:
+            outcome = err
+        finally:
+            with self._lock:
+                self._running.pop(key, None)
+                self._counters.activations += 1
+                self._counters.activation_seconds += time.perf_counter() - started
+                self._counters.stuck_threads.discard(record.thread_id)
+        if record.deadlock is not None or isinstance(outcome, BaseException):
+            return self._abandon(key, run, record, outcome)
+        return self._envelope(key, outcome)
+
+    def _create(self, key: RunKey, spec: pb.RunSpec) -> HostedRun:
+        template = self._template(spec)
+        details = cloudpickle.loads(spec.details)
+        assert isinstance(details, RunDetails)
+        defn_class = template.workflow_class
+        if defn_class not in self._prepared:
+            self._engine.prepare_workflow(template.definition())
+            self._prepared.add(defn_class)
+        run = HostedRun(self._engine, template, details)
+        with self._lock:
+            self._runs[key] = run
+            self._counters.runs_created += 1
+        return run
+
+    def _template(self, spec: pb.RunSpec) -> RunTemplate:
+        with self._lock:
+            template = self._templates.get(spec.template_id)
+            error = self._template_errors.get(spec.template_id)
+        if template is not None:
+            return template
+        if error is not None and not spec.template:
+            raise error
+        if not spec.template:
+            raise WorkflowCodeError(
+                f"shard {self.name} has no template {spec.template_id} and none was sent"
+            )
+        try:
+            if spec.main_module_hash:
+                ensure_main_loaded(
+                    spec.main_module_hash, spec.main_module_source, spec.main_module_path
+                )
+            loaded = cloudpickle.loads(spec.template)
+        except BaseException as err:
+            wrapped = WorkflowCodeError(
+                f"temporay could not load the workflow code on shard {self.name} "
+                f"(node pid {os.getpid()}): {err!r}. Make the module importable on every node: "
+                "install it there or ship it with a Ray runtime_env (py_modules/working_dir)."
+            )
+            with self._lock:
+                self._template_errors[spec.template_id] = wrapped
+            raise wrapped from err
+        assert isinstance(loaded, RunTemplate)
+        with self._lock:
+            self._templates[spec.template_id] = loaded
+        return loaded
+
+    def _envelope(self, key: RunKey, result: HostedResult) -> pb.CompletionEnvelope:
+        envelope = pb.CompletionEnvelope()
+        key.to_proto(envelope.key)
+        envelope.completion = result.completion.SerializeToString()
+        delta_to_proto(result.contexts, envelope.contexts)
+        for op in result.metric_ops:
+            metric_op_to_proto(op, envelope.metric_ops.add())
+        return envelope
+
+    def _abandon(
+        self,
+        key: RunKey,
+        run: HostedRun,
+        record: _Running,
+        outcome: HostedResult | BaseException,
+    ) -> pb.CompletionEnvelope:
+        """The activation overran its budget or broke out of the engine: report and drop the run."""
+        error: BaseException
+        if record.deadlock is not None:
+            error = record.deadlock
+        elif isinstance(outcome, _InterruptDeadlockError):
+            error = deadlock_error(None, record.budget_s)
+        else:
+            assert isinstance(outcome, BaseException)
+            error = outcome
+        with self._lock:
+            self._runs.pop(key, None)
+            self._counters.runs_disposed += 1
+        # Unwind its coroutines here, on the thread that ran them.
+        run.evict("dropped after an interrupted activation")
+        envelope = pb.CompletionEnvelope(run_lost=True)
+        key.to_proto(envelope.key)
+        envelope.completion = run.failed_completion(error).SerializeToString()
+        return envelope
+
+    def _lost_envelope(self, key: RunKey, why: str) -> pb.CompletionEnvelope:
+        envelope = pb.CompletionEnvelope(run_lost=True)
+        key.to_proto(envelope.key)
+        envelope.completion = failed_completion(
+            key.run_id, RunLostError(f"temporay shard {self.name}: {why}")
+        ).SerializeToString()
+        return envelope
+
+    def _dispose_all(self, keys: list[RunKey]) -> int:
+        disposed = 0
+        for key in keys:
+            with self._lock:
+                run = self._runs.pop(key, None)
+                self._pending.pop(key, None)
+                if run is not None:
+                    self._counters.runs_disposed += 1
+            if run is not None:
+                run.evict()
+                disposed += 1
+        return disposed
+
+    # --- watchdog -------------------------------------------------------------------------------
+
+    def _watch(self) -> None:
+        while not self._stop.wait(WATCHDOG_TICK_S):
+            now = time.monotonic()
+            with self._lock:
+                overdue = [
+                    r for r in self._running.values() if r.deadlock is None and now >= r.deadline
+                ]
+            for record in overdue:
+                # Capture the stack first: interrupting unwinds it.
+                record.deadlock = deadlock_error(record.thread_id, record.budget_s)
+                with self._lock:
+                    self._counters.deadlocks += 1
+                    self._counters.stuck_threads.add(record.thread_id)
+                _BridgeRuntime._raise_in_thread(record.thread_id, _InterruptDeadlockError)
+                logger.warning(
+                    "Run %s exceeded its %.2fs activation budget on shard %s; interrupted",
+                    record.key.run_id,
+                    record.budget_s,
+                    self.name,
+                )
+
+
+
+@ray.remote(concurrency_groups={"control": 4})
+class Shard:
+    """The Ray actor around ``ShardCore``. Work calls use the default concurrency group (sized
+    with ``max_concurrency``); health and admin calls have their own, so a flooded or stuck work
+    group never hides a shard's state from its router."""
+
+    def __init__(
+        self, name: str, engine_factory: bytes, threads: int = 32
+    ) -> None:
+        factory = cloudpickle.loads(engine_factory)
+        self._core = ShardCore(name, factory, threads)
+
+    def run_batch(self, data: bytes) -> bytes:
+        return self._core.run_batch(data)
+
+    def collect(self, data: bytes) -> bytes:
+        return self._core.collect(data)
+
+    @ray.method(concurrency_group="control")
+    def dispose(self, keys: list[tuple[str, str, int]]) -> int:
+        return self._core.dispose(keys)
+
+    @ray.method(concurrency_group="control")
+    def drop_router(self, router_id: str) -> int:
+        return self._core.drop_router(router_id)
+
+    @ray.method(concurrency_group="control")
+    def stats(self) -> bytes:
+        return self._core.stats()
+
+    @ray.method(concurrency_group="control")
+    def ping(self) -> str:
+        return self._core.ping()
+
+    @ray.method(concurrency_group="control")
+    def run_keys(self) -> list[tuple[str, str, int]]:
+        return self._core.run_keys()

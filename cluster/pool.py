@@ -1,0 +1,215 @@
+"""The shards one router uses: creation, placement, failure detection, replacement, teardown."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import ray
+
+from temporay.actors.shard import Shard
+
+from .routing import CallFailure, ShardChannel, ShardMember, ping
+
+logger = logging.getLogger(__name__)
+
+STRIKES_BEFORE_PROBE = 1
+PROBE_TIMEOUT_S = 3.0
+
+
+@dataclass(frozen=True)
+class ShardSettings:
+    count: int
+    threads: int
+    max_concurrency: int
+    num_cpus: float
+    max_inflight: int
+    max_batch: int
+    namespace: str
+    runtime_env: dict[str, Any]
+    engine_factory: bytes
+
+
+class ShardPool:
+    def __init__(
+        self,
+        router_id: str,
+        settings: ShardSettings,
+        *,
+        registry: Any | None,
+        on_shard_lost: Callable[[ShardMember], None],
+    ) -> None:
+        self.router_id = router_id
+        self._settings = settings
+        self._registry = registry
+        self._on_shard_lost = on_shard_lost
+        self._lock = threading.Lock()
+        self._channels: list[ShardChannel] = []
+        self._names = itertools.count()
+        self._closing = False
+        self._replacing = 0
+
+    # --- lifecycle ----------------------------------------------------------------------------------
+
+    def start(self, timeout: float = 120.0) -> None:
+        """Create every shard and wait until each answers (so the first activation is fast)."""
+        members = [self._spawn() for _ in range(self._settings.count)]
+        deadline = time.monotonic() + timeout
+        for member in members:
+            instance = ping(member.handle, max(deadline - time.monotonic(), 0.1))
+            if instance is None:
+                raise RuntimeError(
+                    f"shard {member.name} did not start within {timeout:.0f}s "
+                    "(is the Ray cluster short of resources? see shard_num_cpus)"
+                )
+            self._admit(member, instance)
+
+    def _spawn(self) -> ShardMember:
+        s = self._settings
+        name = f"temporay-shard-{self.router_id[:8]}-{next(self._names)}"
+        options: dict[str, Any] = {
+            "name": name,
+            "namespace": s.namespace,
+            "max_concurrency": s.max_concurrency,
+            "num_cpus": s.num_cpus,
+            "scheduling_strategy": "SPREAD",
+        }
+        if s.runtime_env:
+            options["runtime_env"] = s.runtime_env
+        handle = Shard.options(**options).remote(name, s.engine_factory, s.threads)
+        return ShardMember(name=name, handle=handle)
+
+    def _admit(self, member: ShardMember, instance: str) -> None:
+        member.instance = instance
+        channel = ShardChannel(
+            member,
+            max_inflight=self._settings.max_inflight,
+            max_batch=self._settings.max_batch,
+            on_shard_failure=self._shard_failed,
+            on_timeout=self._timed_out,
+        )
+        with self._lock:
+            self._channels.append(channel)
+        if self._registry is not None:
+            self._registry.register_shard.remote(member.name, self.router_id, "", member.handle)
+
+    def close(self, timeout: float = 10.0) -> int:
+        """Drop every run of this router on every shard (unwinding them), then kill the shards."""
+        with self._lock:
+            self._closing = True
+            channels = list(self._channels)
+        refs = [c.member.handle.drop_router.remote(self.router_id) for c in channels if c.member.alive]
+        dropped = 0
+        try:
+            for count in ray.get(refs, timeout=timeout):
+                dropped += int(count)
+        except Exception:
+            logger.warning("Draining runs from shards did not finish in %.0fs", timeout)
+        for channel in channels:
+            try:
+                ray.kill(channel.member.handle, no_restart=True)
+            except Exception:
+                pass
+            channel.member.alive = False
+        return dropped
+
+    # --- placement ----------------------------------------------------------------------------------
+
+    def place(self) -> ShardChannel:
+        """The live shard with the fewest of this router's runs."""
+        with self._lock:
+            live = [c for c in self._channels if c.member.alive]
+            if not live:
+                raise NoLiveShardError("no live shard to place the run on")
+            channel = min(live, key=lambda c: c.member.runs)
+            channel.member.runs += 1
+        return channel
+
+    def release(self, channel: ShardChannel) -> None:
+        with self._lock:
+            channel.member.runs = max(channel.member.runs - 1, 0)
+
+    def channels(self) -> list[ShardChannel]:
+        with self._lock:
+            return list(self._channels)
+
+    def live_count(self) -> int:
+        with self._lock:
+            return sum(1 for c in self._channels if c.member.alive)
+
+    # --- failures -----------------------------------------------------------------------------------
+
+    def _timed_out(self, member: ShardMember) -> None:
+        member.strikes += 1
+
+    def probe_suspects(self) -> None:
+        """Ping shards that timed out; a shard that does not answer is replaced."""
+        for channel in self.channels():
+            member = channel.member
+            if member.alive and member.strikes >= STRIKES_BEFORE_PROBE:
+                if ping(member.handle, PROBE_TIMEOUT_S) is None:
+                    self._shard_failed(member, TimeoutError("shard stopped answering"))
+                else:
+                    member.strikes = 0
+
+    def _shard_failed(self, member: ShardMember, error: BaseException) -> None:
+        with self._lock:
+            if not member.alive:
+                return
+            member.alive = False
+            channel = next((c for c in self._channels if c.member is member), None)
+            if channel is not None:
+                self._channels.remove(channel)
+            closing = self._closing
+        logger.warning("Shard %s lost: %s", member.name, error)
+        if channel is not None:
+            channel.fail_queued(CallFailure("shard_lost", f"shard {member.name} was lost"))
+        try:
+            ray.kill(member.handle, no_restart=True)
+        except Exception:
+            pass
+        if self._registry is not None:
+            self._registry.shard_dead.remote(member.name, repr(error))
+        self._on_shard_lost(member)
+        if not closing:
+            threading.Thread(
+                target=self._replace, name="temporay-shard-replace", daemon=True
+            ).start()
+
+    def _replace(self) -> None:
+        with self._lock:
+            self._replacing += 1
+        try:
+            delay = 0.5
+            while True:
+                with self._lock:
+                    if self._closing:
+                        return
+                member = self._spawn()
+                instance = ping(member.handle, 60.0)
+                with self._lock:
+                    closing = self._closing
+                if instance is not None and not closing:
+                    self._admit(member, instance)
+                    logger.info("Shard %s replaced a lost one", member.name)
+                    return
+                try:
+                    ray.kill(member.handle, no_restart=True)
+                except Exception:
+                    pass
+                if closing:
+                    return
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
+        finally:
+            with self._lock:
+                self._replacing -= 1
+
+
+class NoLiveShardError(RuntimeError):
+    """Every shard of the runner is dead and none has been replaced yet."""

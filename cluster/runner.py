@@ -1,0 +1,589 @@
+"""``RayWorkflowRunner``: a ``temporalio.worker.WorkflowRunner`` whose runs live on Ray shard actors.
+
+The Worker keeps doing what it does (pollers, sdk-core, codec, sticky cache); each run it creates
+is a ``RemoteRun`` proxy here, and every activation is one Ray call to the shard hosting the run.
+The proxy honours the SDK's runner contract (DESIGN.md §2.1): no Ray call on the event loop,
+serialization contexts answered from the snapshot the shard returns, ``get_thread_id() -> None``
+and our own activation budget, evictions that complete locally and never raise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import itertools
+import logging
+import threading
+import time
+import uuid
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import ray
+import temporalio.bridge.proto.workflow_activation as wfact
+import temporalio.bridge.proto.workflow_completion as wfcomp
+import temporalio.converter
+import temporalio.workflow
+from temporalio.converter import StorageDriverStoreContext
+from temporalio.worker import WorkflowInstance, WorkflowInstanceDetails, WorkflowRunner
+from temporalio.worker._command_aware_visitor import CommandInfo
+
+from temporay.actors.code import MainModule, dumps_code, runtime_env_for, uses_main
+from temporay.actors.registry import Registry
+from temporay.actors.wire import RunKey, delta_from_proto, metric_op_from_proto
+from temporay.proto import hosting as pb
+from temporay.runtime.contexts import ContextMirror
+from temporay.runtime.engines import EngineFactory, EngineSpec, resolve_engine
+from temporay.runtime.externs import (
+    LOCAL_ACTIVITY_CHECK_EXTERN,
+    METRIC_METER_EXTERN,
+    LocalActivityCatalog,
+    MetricReplayer,
+)
+from temporay.runtime.failures import failed_completion
+from temporay.runtime.hosted_run import RunTemplate, details_from_instance_details
+
+from .connect import cluster_cpus, connect_ray
+from .pool import NoLiveShardError, ShardPool, ShardSettings
+from .routing import PendingActivation, ShardChannel, ShardMember
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_DEADLOCK_BUDGET_S = 1.75
+"""Below the Worker's own 2 s deadlock timeout, leaving room to answer with a clear failure."""
+
+
+class ShardLostError(RuntimeError):
+    """The shard hosting a run died or stopped answering; the Worker will evict and replay it."""
+
+
+class RunnerClosedError(RuntimeError):
+    """The runner was closed; it cannot host runs any more."""
+
+
+@dataclass(frozen=True)
+class _TemplateBlob:
+    template_id: str
+    data: bytes
+    main: MainModule | None
+    catalog: LocalActivityCatalog
+
+
+class RayWorkflowRunner(WorkflowRunner):
+    """Hosts workflow runs on Ray shard actors.
+
+    Args:
+        address: Ray cluster to connect to; ``None`` uses the ambient cluster (``ray.init`` done
+            already, or ``RAY_ADDRESS``), else starts a local one that this runner owns.
+        shards: Number of shard actors; defaults to the cluster's CPUs.
+        engine: What runs workflow code inside a shard: ``"sdk"`` (the SDK's own instance),
+            ``"temporay"`` (our runtime) or any ``WorkflowRunner`` instance, e.g. the SDK's
+            ``SandboxedWorkflowRunner()``.
+        runtime_env: Ray runtime environment for shards. By default every non-installed package
+            holding workflow code is shipped as ``py_modules``; give ``working_dir`` or
+            ``py_modules`` to decide yourself.
+        namespace: Ray namespace of the actors.
+        shard_threads: Threads per shard for concurrent activations.
+        shard_num_cpus: Logical CPUs each shard reserves.
+        deadlock_budget: Seconds an activation may take before it fails as a deadlock (the
+            Worker's own limit is 2 s); ``None`` disables it (debug mode).
+        max_inflight_per_shard: Calls in flight per shard before activations are batched.
+        max_batch: Largest batch sent to one shard in one call.
+        ray_init_kwargs: Extra ``ray.init`` arguments when this runner connects or starts Ray.
+    """
+
+    def __init__(
+        self,
+        address: str | None = None,
+        shards: int | None = None,
+        engine: EngineSpec | None = None,
+        *,
+        runtime_env: dict[str, Any] | None = None,
+        namespace: str = "temporay",
+        shard_threads: int = 32,
+        shard_num_cpus: float = 1.0,
+        deadlock_budget: float | None = DEFAULT_DEADLOCK_BUDGET_S,
+        max_inflight_per_shard: int = 2,
+        max_batch: int = 256,
+        ray_init_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        self.router_id = uuid.uuid4().hex
+        self._address = address
+        self._shard_count = shards
+        self._engine_spec = engine
+        self._local_engine = resolve_engine(engine)
+        self._runtime_env = runtime_env
+        self._namespace = namespace
+        self._shard_threads = shard_threads
+        self._shard_num_cpus = shard_num_cpus
+        self.deadlock_budget = deadlock_budget
+        self._max_inflight = max_inflight_per_shard
+        self._max_batch = max_batch
+        self._ray_init_kwargs = ray_init_kwargs
+        self._worker_failure_types: Sequence[type[BaseException]] = ()
+        self._code_objects: dict[Any, None] = {}
+        self._templates: dict[tuple[Any, ...], _TemplateBlob] = {}
+        self._template_lock = threading.Lock()
+        self._start_lock = threading.Lock()
+        self._state = _RunnerState()
+        self._runs: dict[RunKey, RemoteRun] = {}
+        self._runs_lock = threading.Lock()
+        self._incarnations = itertools.count(1)
+        self._metric_replayers: dict[int, MetricReplayer] = {}
+        self._evictors: list[tuple[Any, asyncio.AbstractEventLoop]] = []
+        self._placements: list[tuple[str, str, str, str]] = []
+        self._removals: list[str] = []
+        self._finalizer = weakref.finalize(self, _teardown, self._state)
+
+    # --- WorkflowRunner -----------------------------------------------------------------------------
+
+    def prepare_workflow(self, defn: temporalio.workflow._Definition) -> None:
+        # Validate with the engine here, at Worker construction, rather than fail on every shard.
+        self._local_engine.prepare_workflow(defn)
+        self._code_objects[defn.cls] = None
+
+    def set_worker_level_failure_exception_types(
+        self, types: Sequence[type[BaseException]]
+    ) -> None:
+        self._worker_failure_types = types
+        self._local_engine.set_worker_level_failure_exception_types(types)
+
+    def create_instance(self, det: WorkflowInstanceDetails) -> WorkflowInstance:
+        # On the Worker's event loop: no Ray call here; the run is created by its first activation.
+        if self._state.closed:
+            raise RunnerClosedError("this RayWorkflowRunner was closed")
+        blob = self._template(det)
+        key = RunKey(self.router_id, det.info.run_id, next(self._incarnations))
+        run = RemoteRun(self, key, det, blob)
+        with self._runs_lock:
+            self._runs[key] = run
+        return run
+
+    # --- lifecycle ----------------------------------------------------------------------------------
+
+    @property
+    def started(self) -> bool:
+        return self._state.pool is not None
+
+    def start(self) -> RayWorkflowRunner:
+        """Connect to Ray and start the shards (idempotent). Blocking: call it off the event loop."""
+        with self._start_lock:
+            if self._state.closed:
+                raise RunnerClosedError("this RayWorkflowRunner was closed")
+            if self._state.pool is not None:
+                return self
+            self._state.owns_ray = connect_ray(self._address, self._ray_init_kwargs)
+            count = self._shard_count or cluster_cpus()
+            engine_factory = dumps_code(
+                EngineFactory(self._engine_spec),
+                ship_main=uses_main([type(self._engine_spec)]),
+            )
+            settings = ShardSettings(
+                count=count,
+                threads=self._shard_threads,
+                max_concurrency=max(self._max_inflight * 8, 16),
+                num_cpus=self._shard_num_cpus,
+                max_inflight=self._max_inflight,
+                max_batch=self._max_batch,
+                namespace=self._namespace,
+                runtime_env=runtime_env_for(self._code_objects, self._runtime_env),
+                engine_factory=engine_factory,
+            )
+            registry = Registry.options(  # type: ignore[attr-defined]
+                name=f"temporay-registry-{self.router_id[:8]}", namespace=self._namespace
+            ).remote(f"temporay-{self.router_id[:8]}")
+            registry.register_router.remote(self.router_id, {"shards": count})
+            self._state.registry = registry
+            pool = ShardPool(
+                self.router_id, settings, registry=registry, on_shard_lost=self._shard_lost
+            )
+            try:
+                pool.start()
+            except BaseException:
+                pool.close(timeout=1.0)
+                raise
+            self._state.pool = pool
+            self._state.janitor = _Janitor(self)
+            self._state.janitor.start()
+        return self
+
+    def close(self, drain_timeout: float = 10.0) -> None:
+        """Drain every run (unwinding its coroutines on its shard) and tear all actors down."""
+        with self._start_lock:
+            with self._runs_lock:
+                runs = list(self._runs.values())
+                self._runs.clear()
+            for run in runs:
+                run.closed = True
+            self._state.drain_timeout = drain_timeout
+            self._finalizer()
+
+    @property
+    def registry(self) -> Any:
+        """The Registry actor handle (membership, stats, run directory)."""
+        return self._state.registry
+
+    def __enter__(self) -> RayWorkflowRunner:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    async def __aenter__(self) -> RayWorkflowRunner:
+        await asyncio.to_thread(self.start)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await asyncio.to_thread(self.close)
+
+    # --- workers ------------------------------------------------------------------------------------
+
+    def attach_worker(self, bridge_worker: Any, loop: asyncio.AbstractEventLoop) -> None:
+        """Let the runner ask this Worker's core to evict runs (no task failure on shard loss)."""
+        self._evictors.append((bridge_worker, loop))
+
+    def detach_worker(self, bridge_worker: Any) -> None:
+        self._evictors = [(w, lp) for (w, lp) in self._evictors if w is not bridge_worker]
+
+    def _request_eviction(self, run_id: str) -> bool:
+        requested = False
+        for bridge_worker, loop in list(self._evictors):
+            try:
+                loop.call_soon_threadsafe(bridge_worker.request_workflow_eviction, run_id)
+                requested = True
+            except RuntimeError:
+                pass  # loop closed
+        return requested
+
+    # --- internals ----------------------------------------------------------------------------------
+
+    def _pool(self) -> ShardPool:
+        pool = self._state.pool
+        if pool is None:
+            if self._state.closed:
+                raise RunnerClosedError("this RayWorkflowRunner was closed")
+            # Not warmed by the plugin or a `with` block: start now, on this executor thread.
+            self.start()
+            pool = self._state.pool
+            assert pool is not None
+        return pool
+
+    def _template(self, det: WorkflowInstanceDetails) -> _TemplateBlob:
+        factory = det.payload_converter_factory
+        owner = getattr(factory, "__self__", None)
+        fingerprint = (
+            det.defn.cls,
+            id(owner) if owner is not None else id(factory),
+            det.failure_converter_class,
+            tuple(det.interceptor_classes),
+            tuple(det.worker_level_failure_exception_types),
+            det.disable_eager_activity_execution,
+            id(det.patch_activation_callback),
+            det.default_workflow_logic_flags,
+            id(det.extern_functions),
+        )
+        with self._template_lock:
+            found = self._templates.get(fingerprint)
+            if found is not None:
+                return found
+        if isinstance(owner, temporalio.converter.DataConverter):
+            # The codec and external storage stay here: the Worker applies them.
+            stripped = dataclasses.replace(owner, payload_codec=None, external_storage=None)
+            factory = stripped._new_payload_converter
+        catalog = LocalActivityCatalog.probe(
+            det.extern_functions.get(LOCAL_ACTIVITY_CHECK_EXTERN)
+        )
+        template = RunTemplate(
+            workflow_class=det.defn.cls,
+            payload_converter_factory=factory,
+            failure_converter_class=det.failure_converter_class,
+            interceptor_classes=tuple(det.interceptor_classes),
+            worker_level_failure_exception_types=tuple(det.worker_level_failure_exception_types),
+            disable_eager_activity_execution=det.disable_eager_activity_execution,
+            patch_activation_callback=det.patch_activation_callback,
+            default_workflow_logic_flags=det.default_workflow_logic_flags,
+            extern_names=tuple(det.extern_functions),
+            local_activities=catalog,
+        )
+        objects = [det.defn.cls, *det.interceptor_classes, det.failure_converter_class]
+        ship_main = uses_main(objects) or _factory_in_main(factory)
+        main = MainModule.of_driver() if ship_main else None
+        blob = _TemplateBlob(
+            template_id=uuid.uuid4().hex,
+            data=dumps_code(template, ship_main=main is not None),
+            main=main,
+            catalog=catalog,
+        )
+        with self._template_lock:
+            return self._templates.setdefault(fingerprint, blob)
+
+    def _metric_replayer(self, det_meter_fn: Callable[[], Any] | None) -> MetricReplayer | None:
+        if det_meter_fn is None:
+            return None
+        key = id(det_meter_fn)
+        replayer = self._metric_replayers.get(key)
+        if replayer is None:
+            replayer = MetricReplayer(det_meter_fn())
+            self._metric_replayers[key] = replayer
+        return replayer
+
+    def _forget(self, run: RemoteRun) -> None:
+        with self._runs_lock:
+            self._runs.pop(run.key, None)
+        if run.shard_name:
+            self._removals.append(run.key.run_id)
+
+    def _shard_lost(self, member: ShardMember) -> None:
+        """Every run of a lost shard: mark lost, and ask core to evict the idle ones now."""
+        with self._runs_lock:
+            lost = [r for r in self._runs.values() if r.shard_name == member.name]
+        evicted = 0
+        for run in lost:
+            run.lost = f"its shard {member.name} was lost"
+            if not run.busy and self._request_eviction(run.key.run_id):
+                evicted += 1
+        logger.warning(
+            "Shard %s lost with %d runs; %d evicted through the Worker, the rest fail their next "
+            "task and are replayed on live shards",
+            member.name,
+            len(lost),
+            evicted,
+        )
+
+    def _report_to_registry(self) -> None:
+        registry = self._state.registry
+        if registry is None or not (self._placements or self._removals):
+            return
+        placed, self._placements = self._placements, []
+        removed, self._removals = self._removals, []
+        try:
+            registry.report_runs.remote(self.router_id, placed, removed)
+        except Exception:
+            logger.debug("Reporting runs to the registry failed", exc_info=True)
+
+
+class RemoteRun(WorkflowInstance):
+    """The Worker-side proxy of one run hosted on a shard."""
+
+    def __init__(
+        self,
+        runner: RayWorkflowRunner,
+        key: RunKey,
+        det: WorkflowInstanceDetails,
+        blob: _TemplateBlob,
+    ) -> None:
+        self._runner = runner
+        self.key = key
+        self._info = det.info
+        self._det: WorkflowInstanceDetails | None = det
+        self._blob = blob
+        self._mirror = ContextMirror(det.info)
+        self._channel: ShardChannel | None = None
+        self._metrics = runner._metric_replayer(det.extern_functions.get(METRIC_METER_EXTERN))
+        self.shard_name = ""
+        self.lost: str | None = None
+        self.busy = False
+        self.closed = False
+
+    # --- WorkflowInstance ---------------------------------------------------------------------------
+
+    def activate(self, act: wfact.WorkflowActivation) -> wfcomp.WorkflowActivationCompletion:
+        if len(act.jobs) == 1 and act.jobs[0].HasField("remove_from_cache"):
+            return self._evict(act)
+        self.busy = True
+        try:
+            return self._activate(act)
+        except BaseException as err:  # never raise into the Worker
+            logger.exception("Hosting activation of run %s failed", self.key.run_id)
+            return failed_completion(act.run_id, err)
+        finally:
+            self.busy = False
+
+    def get_serialization_context(
+        self, command_info: CommandInfo | None
+    ) -> temporalio.converter.SerializationContext | None:
+        return self._mirror.serialization_context(command_info)
+
+    def get_external_store_context(
+        self, command_info: CommandInfo | None
+    ) -> StorageDriverStoreContext:
+        return self._mirror.store_context(command_info)
+
+    def get_info(self) -> temporalio.workflow.Info:
+        return self._info
+
+    def get_thread_id(self) -> int | None:
+        # The code runs in another process: there is no thread here to interrupt.
+        return None
+
+    # --- internals ----------------------------------------------------------------------------------
+
+    def _activate(self, act: wfact.WorkflowActivation) -> wfcomp.WorkflowActivationCompletion:
+        if self.closed:
+            raise RunnerClosedError("the RayWorkflowRunner hosting this run was closed")
+        if self.lost is not None:
+            raise ShardLostError(f"run {self.key.run_id} cannot continue: {self.lost}")
+        budget = self._runner.deadlock_budget
+        deadline = time.monotonic() + budget if budget is not None else float("inf")
+        envelope = pb.ActivationEnvelope(activation=act.SerializeToString())
+        self.key.to_proto(envelope.key)
+        first = self._channel is None
+        if first:
+            self._channel = self._runner._pool().place()
+            self.shard_name = self._channel.member.name
+            self._fill_spec(envelope.spec, self._channel)
+        channel = self._channel
+        assert channel is not None
+        pending = PendingActivation(self.key, envelope, deadline)
+        channel.activate(pending)
+        if pending.result is None:
+            failure = pending.failure
+            assert failure is not None
+            self.lost = failure.message
+            if failure.kind == "timeout":
+                raise ShardLostError(
+                    f"[TMPRL1101] Potential deadlock detected: the activation of run "
+                    f"{self.key.run_id} on shard {self.shard_name} did not complete within "
+                    f"{budget}s; the run is dropped and will be replayed"
+                )
+            raise ShardLostError(f"run {self.key.run_id}: {failure.message}")
+        result = pending.result
+        if first:
+            if result.run_lost:
+                self._runner._pool().release(channel)
+            else:
+                member = channel.member
+                member.templates_sent.add(self._blob.template_id)
+                if self._blob.main is not None:
+                    member.main_sent = True
+                self._det = None  # what the shard needed is there now
+                self._runner._placements.append(
+                    (self.key.run_id, self._info.workflow_id, self._info.workflow_type, member.name)
+                )
+        if result.run_lost:
+            self.lost = "the shard dropped it"
+        self._mirror.apply(delta_from_proto(result.contexts))
+        if result.metric_ops and self._metrics is not None:
+            self._metrics.apply([metric_op_from_proto(op) for op in result.metric_ops])
+        completion = wfcomp.WorkflowActivationCompletion.FromString(result.completion)
+        return completion
+
+    def _fill_spec(self, spec: pb.RunSpec, channel: ShardChannel) -> None:
+        assert self._det is not None
+        blob = self._blob
+        spec.template_id = blob.template_id
+        if blob.template_id not in channel.member.templates_sent:
+            spec.template = blob.data
+            if blob.main is not None:
+                spec.main_module_hash = blob.main.digest
+                spec.main_module_source = blob.main.source
+                spec.main_module_path = blob.main.path
+        spec.details = dumps_code(details_from_instance_details(self._det), ship_main=False)
+
+    def _evict(self, act: wfact.WorkflowActivation) -> wfcomp.WorkflowActivationCompletion:
+        """Complete locally at once; the shard unwinds the run when the disposal reaches it."""
+        channel = self._channel
+        if channel is not None:
+            if self.lost is None and not self.closed:
+                channel.dispose(self.key)
+            pool = self._runner._state.pool
+            if pool is not None:
+                pool.release(channel)
+            self._channel = None
+        self._runner._forget(self)
+        return wfcomp.WorkflowActivationCompletion(
+            run_id=act.run_id, successful=wfcomp.Success()
+        )
+
+
+def _factory_in_main(factory: Callable[..., Any]) -> bool:
+    owner = getattr(factory, "__self__", None)
+    target = owner if owner is not None else factory
+    classes = [type(target), getattr(target, "payload_converter_class", None)]
+    return uses_main([c for c in classes if c is not None])
+
+
+@dataclass
+class _RunnerState:
+    """Everything teardown needs, kept apart from the runner so ``weakref.finalize`` works."""
+
+    pool: ShardPool | None = None
+    registry: Any = None
+    janitor: _Janitor | None = None
+    owns_ray: bool = False
+    closed: bool = False
+    drain_timeout: float = 10.0
+
+
+def _teardown(state: _RunnerState) -> None:
+    state.closed = True
+    if state.janitor is not None:
+        state.janitor.stop()
+    if state.pool is not None:
+        try:
+            state.pool.close(timeout=state.drain_timeout)
+        except Exception:
+            logger.exception("Closing the shard pool failed")
+    if state.registry is not None:
+        try:
+            ray.kill(state.registry, no_restart=True)
+        except Exception:
+            pass
+    if state.owns_ray and ray.is_initialized():
+        ray.shutdown()
+
+
+class _Janitor:
+    """Background chores of one runner: flush disposals, probe suspect shards, report runs."""
+
+    DISPOSAL_PERIOD_S = 0.2
+    REPORT_PERIOD_S = 1.0
+
+    def __init__(self, runner: RayWorkflowRunner) -> None:
+        self._runner = weakref.ref(runner)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="temporay-janitor", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        last_report = time.monotonic()
+        while not self._stop.wait(self.DISPOSAL_PERIOD_S):
+            runner = self._runner()
+            if runner is None:
+                return
+            pool = runner._state.pool
+            if pool is None:
+                continue
+            try:
+                for channel in pool.channels():
+                    channel.flush_disposals()
+                pool.probe_suspects()
+                if time.monotonic() - last_report >= self.REPORT_PERIOD_S:
+                    last_report = time.monotonic()
+                    runner._report_to_registry()
+            except Exception:
+                logger.exception("temporay janitor chore failed")
+            del runner
+
+
+__all__ = ["NoLiveShardError", "RayWorkflowRunner", "RemoteRun", "ShardLostError"]

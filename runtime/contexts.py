@@ -1,0 +1,171 @@
+"""Serialization contexts of a run, tracked where the run lives and mirrored where the Worker is.
+
+The Worker applies the client's payload codec per activation and asks the run's instance, on its
+event loop, which serialization context belongs to each command (1-6 calls per activation). When the
+run lives in another process we cannot make a remote call there, so the process hosting the run
+asks its real instance right after each activation, for exactly the commands that activation
+touched, and ships the answers back with the completion; the Worker side answers from that mirror.
+
+The instance is asked rather than the answers being derived from commands on purpose: the SDK's
+activity context has ``activity_id=None`` when the user set none while the command carries
+``str(seq)``, and only the instance knows which commands are still pending.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import temporalio.bridge.proto.workflow_activation as wfact
+import temporalio.bridge.proto.workflow_completion as wfcomp
+import temporalio.converter
+import temporalio.workflow
+from temporalio.api.enums.v1.command_type_pb2 import CommandType
+from temporalio.converter import StorageDriverStoreContext, StorageDriverWorkflowInfo
+from temporalio.worker import WorkflowInstance
+from temporalio.worker._command_aware_visitor import CommandInfo
+
+CommandKey = tuple[int, int]
+"""(CommandType value, seq): how the Worker's command-aware codec names a command."""
+
+_RESOLVE_JOBS: dict[str, int] = {
+    "resolve_activity": CommandType.COMMAND_TYPE_SCHEDULE_ACTIVITY_TASK,
+    "resolve_child_workflow_execution_start": CommandType.COMMAND_TYPE_START_CHILD_WORKFLOW_EXECUTION,
+    "resolve_child_workflow_execution": CommandType.COMMAND_TYPE_START_CHILD_WORKFLOW_EXECUTION,
+    "resolve_signal_external_workflow": CommandType.COMMAND_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION,
+    "resolve_request_cancel_external_workflow": CommandType.COMMAND_TYPE_REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION,
+    "resolve_nexus_operation_start": CommandType.COMMAND_TYPE_SCHEDULE_NEXUS_OPERATION,
+    "resolve_nexus_operation": CommandType.COMMAND_TYPE_SCHEDULE_NEXUS_OPERATION,
+}
+
+_SEQ_COMMANDS: dict[str, int] = {
+    "schedule_activity": CommandType.COMMAND_TYPE_SCHEDULE_ACTIVITY_TASK,
+    "schedule_local_activity": CommandType.COMMAND_TYPE_SCHEDULE_ACTIVITY_TASK,
+    "start_child_workflow_execution": CommandType.COMMAND_TYPE_START_CHILD_WORKFLOW_EXECUTION,
+    "signal_external_workflow_execution": CommandType.COMMAND_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION,
+    "schedule_nexus_operation": CommandType.COMMAND_TYPE_SCHEDULE_NEXUS_OPERATION,
+}
+
+_COMPLETE = (CommandType.COMMAND_TYPE_COMPLETE_WORKFLOW_EXECUTION, 0)
+
+
+@dataclass(frozen=True)
+class CommandContexts:
+    """What the instance answers for one command; both ``None`` means "the defaults again"."""
+
+    key: CommandKey
+    serialization: temporalio.converter.SerializationContext | None
+    store: StorageDriverStoreContext | None
+
+
+@dataclass(frozen=True)
+class ContextDelta:
+    """The contexts an activation changed: defaults (first activation only) and per-command ones."""
+
+    default_serialization: temporalio.converter.SerializationContext | None
+    default_store: StorageDriverStoreContext | None
+    commands: tuple[CommandContexts, ...]
+
+
+def touched_commands(
+    activation: wfact.WorkflowActivation, completion: wfcomp.WorkflowActivationCompletion
+) -> list[CommandKey]:
+    """Commands whose context may have changed: resolved by the activation or issued by the completion."""
+    keys: list[CommandKey] = []
+    for job in activation.jobs:
+        variant = job.WhichOneof("variant")
+        if variant in _RESOLVE_JOBS:
+            keys.append((_RESOLVE_JOBS[variant], getattr(job, variant).seq))
+    if completion.HasField("successful"):
+        for command in completion.successful.commands:
+            variant = command.WhichOneof("variant")
+            if variant in _SEQ_COMMANDS:
+                keys.append((_SEQ_COMMANDS[variant], getattr(command, variant).seq))
+            elif variant == "complete_workflow_execution":
+                keys.append(_COMPLETE)
+    return keys
+
+
+def capture_delta(
+    instance: WorkflowInstance, keys: Iterable[CommandKey], *, include_defaults: bool
+) -> ContextDelta:
+    """Ask the live instance for the contexts of ``keys`` (and the defaults on the first call)."""
+    default_ser = instance.get_serialization_context(None)
+    default_store = instance.get_external_store_context(None)
+    commands: list[CommandContexts] = []
+    seen: set[CommandKey] = set()
+    for key in keys:
+        if key in seen:
+            continue
+        seen.add(key)
+        info = CommandInfo(command_type=key[0], command_seq=key[1])  # type: ignore[arg-type]
+        ser = instance.get_serialization_context(info)
+        store = instance.get_external_store_context(info)
+        commands.append(
+            CommandContexts(
+                key=key,
+                serialization=None if ser == default_ser else ser,
+                store=None if store == default_store else store,
+            )
+        )
+    return ContextDelta(
+        default_serialization=default_ser if include_defaults else None,
+        default_store=default_store if include_defaults else None,
+        commands=tuple(commands),
+    )
+
+
+class ContextMirror:
+    """The Worker-side copy of a remote run's contexts; answers without leaving the event loop."""
+
+    def __init__(self, info: temporalio.workflow.Info) -> None:
+        # Until the first completion arrives we answer what the SDK's instance answers by default.
+        self._default_ser: temporalio.converter.SerializationContext | None = (
+            temporalio.converter.WorkflowSerializationContext(
+                namespace=info.namespace, workflow_id=info.workflow_id
+            )
+        )
+        self._default_store = StorageDriverStoreContext(
+            target=StorageDriverWorkflowInfo(
+                id=info.workflow_id,
+                run_id=info.run_id,
+                type=info.workflow_type,
+                namespace=info.namespace,
+            )
+        )
+        self._ser: dict[CommandKey, temporalio.converter.SerializationContext] = {}
+        self._store: dict[CommandKey, StorageDriverStoreContext] = {}
+
+    def apply(self, delta: ContextDelta) -> None:
+        if delta.default_serialization is not None:
+            self._default_ser = delta.default_serialization
+        if delta.default_store is not None:
+            self._default_store = delta.default_store
+        for entry in delta.commands:
+            if entry.serialization is None:
+                self._ser.pop(entry.key, None)
+            else:
+                self._ser[entry.key] = entry.serialization
+            if entry.store is None:
+                self._store.pop(entry.key, None)
+            else:
+                self._store[entry.key] = entry.store
+
+    def serialization_context(
+        self, command_info: CommandInfo | None
+    ) -> temporalio.converter.SerializationContext | None:
+        if command_info is None:
+            return self._default_ser
+        return self._ser.get(
+            (int(command_info.command_type), command_info.command_seq), self._default_ser
+        )
+
+    def store_context(self, command_info: CommandInfo | None) -> StorageDriverStoreContext:
+        if command_info is None:
+            return self._default_store
+        return self._store.get(
+            (int(command_info.command_type), command_info.command_seq), self._default_store
+        )
+
+    def __len__(self) -> int:
+        return len(self._ser.keys() | self._store.keys())

@@ -1,0 +1,182 @@
+"""One workflow run hosted away from its Worker: the "run actor" that owns the run's environment.
+
+A ``HostedRun`` is created from a ``RunTemplate`` (what every run of one workflow type on one Worker
+shares, shipped once per hosting process) and ``RunDetails`` (what is particular to this run). It
+turns activation bytes into a completion plus the side information the Worker needs but cannot
+ask for remotely: the serialization contexts the activation touched and recorded metric
+operations. It knows nothing of Ray; shards and tests drive it alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import temporalio.api.common.v1
+import temporalio.api.failure.v1
+import temporalio.bridge.proto.workflow_activation as wfact
+import temporalio.bridge.proto.workflow_completion as wfcomp
+import temporalio.converter
+import temporalio.workflow
+from temporalio.worker import (
+    PatchActivationInput,
+    WorkflowInstance,
+    WorkflowInstanceDetails,
+    WorkflowRunner,
+)
+from temporalio.worker._workflow_instance import _WorkflowLogicFlag
+
+from .contexts import ContextDelta, capture_delta, touched_commands
+from .failures import failed_completion
+from .externs import LocalActivityCatalog, MetricOp, MetricRecorder, hosted_extern_functions
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunTemplate:
+    """What all runs of one workflow definition on one Worker share; pickled once per host."""
+
+    workflow_class: type
+    payload_converter_factory: Callable[[], temporalio.converter.PayloadConverter]
+    failure_converter_class: type[temporalio.converter.FailureConverter]
+    interceptor_classes: Sequence[type]
+    worker_level_failure_exception_types: Sequence[type[BaseException]]
+    disable_eager_activity_execution: bool
+    patch_activation_callback: Callable[[PatchActivationInput], bool] | None
+    default_workflow_logic_flags: frozenset[_WorkflowLogicFlag]
+    extern_names: tuple[str, ...]
+    local_activities: LocalActivityCatalog
+
+    def definition(self) -> temporalio.workflow._Definition:
+        return temporalio.workflow._Definition.must_from_class(self.workflow_class)
+
+
+@dataclass(frozen=True)
+class RunDetails:
+    """What is particular to one run; the protos travel as bytes (they do not pickle)."""
+
+    info: temporalio.workflow.Info
+    randomness_seed: int
+    last_completion_result: bytes = b""
+    last_failure: bytes | None = None
+
+
+@dataclass
+class HostedResult:
+    completion: wfcomp.WorkflowActivationCompletion
+    contexts: ContextDelta
+    metric_ops: list[MetricOp] = field(default_factory=list)
+
+
+def details_from_instance_details(det: WorkflowInstanceDetails) -> RunDetails:
+    return RunDetails(
+        info=det.info,
+        randomness_seed=det.randomness_seed,
+        last_completion_result=det.last_completion_result.SerializeToString(),
+        last_failure=det.last_failure.SerializeToString() if det.last_failure is not None else None,
+    )
+
+
+_placeholder_loops = threading.local()
+
+
+@contextmanager
+def running_loop_for_creation() -> Iterator[None]:
+    """Engines are created "inside a running loop" (the SDK's instance registers itself on it
+    while its interceptors initialise). Hosts create them on plain threads, so give the thread a
+    never-run placeholder loop for the duration, restoring whatever was there before."""
+    loop = getattr(_placeholder_loops, "loop", None)
+    if loop is None:
+        loop = asyncio.new_event_loop()
+        _placeholder_loops.loop = loop
+    previous = asyncio._get_running_loop()
+    asyncio._set_running_loop(loop)
+    try:
+        yield
+    finally:
+        asyncio._set_running_loop(previous)
+
+
+class HostedRun:
+    """Owns one run's engine instance and answers activations for it."""
+
+    def __init__(self, runner: WorkflowRunner, template: RunTemplate, details: RunDetails) -> None:
+        self._recorder = MetricRecorder()
+        last_failure = None
+        if details.last_failure is not None:
+            last_failure = temporalio.api.failure.v1.Failure()
+            last_failure.ParseFromString(details.last_failure)
+        last_result = temporalio.api.common.v1.Payloads()
+        last_result.ParseFromString(details.last_completion_result)
+        det = WorkflowInstanceDetails(
+            payload_converter_factory=template.payload_converter_factory,
+            failure_converter_class=template.failure_converter_class,
+            interceptor_classes=template.interceptor_classes,  # type: ignore[arg-type]
+            defn=template.definition(),
+            info=details.info,
+            randomness_seed=details.randomness_seed,
+            extern_functions=hosted_extern_functions(
+                template.extern_names, self._recorder, template.local_activities
+            ),
+            disable_eager_activity_execution=template.disable_eager_activity_execution,
+            worker_level_failure_exception_types=template.worker_level_failure_exception_types,
+            patch_activation_callback=template.patch_activation_callback,
+            last_completion_result=last_result,
+            last_failure=last_failure,
+            default_workflow_logic_flags=template.default_workflow_logic_flags,
+        )
+        self.info = details.info
+        self._template = template
+        with running_loop_for_creation():
+            self.instance: WorkflowInstance = runner.create_instance(det)
+        self._sent_defaults = False
+        self.activations = 0
+
+    def activate(self, activation: wfact.WorkflowActivation) -> HostedResult:
+        completion = self.instance.activate(activation)
+        # sdk-core leaves run_id to the Worker; set it so the completion stands on its own.
+        completion.run_id = activation.run_id
+        delta = capture_delta(
+            self.instance,
+            touched_commands(activation, completion),
+            include_defaults=not self._sent_defaults,
+        )
+        self._sent_defaults = True
+        self.activations += 1
+        return HostedResult(completion, delta, self._recorder.drain())
+
+    def evict(self, message: str = "evicted by temporay") -> None:
+        """Let the engine unwind every coroutine now, on this thread (never leave them to the GC)."""
+        activation = wfact.WorkflowActivation(run_id=self.info.run_id, is_replaying=False)
+        job = activation.jobs.add()
+        job.remove_from_cache.message = message
+        job.remove_from_cache.reason = wfact.RemoveFromCache.EvictionReason.LANG_REQUESTED
+        try:
+            completion = self.instance.activate(activation)
+            if completion.HasField("failed"):
+                logger.warning(
+                    "Evicting run %s of %s reported: %s",
+                    self.info.run_id,
+                    self.info.workflow_type,
+                    completion.failed.failure.message,
+                )
+        except BaseException:
+            logger.exception("Evicting run %s failed", self.info.run_id)
+
+    def failed_completion(self, err: BaseException) -> wfcomp.WorkflowActivationCompletion:
+        """A task failure for this run, converted with the run's own converters."""
+        return failed_completion(
+            self.info.run_id,
+            err,
+            self._template.failure_converter_class(),
+            self._template.payload_converter_factory(),
+        )
+
+    @property
+    def thread_id(self) -> int | None:
+        return self.instance.get_thread_id()

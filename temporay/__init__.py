@@ -1,0 +1,34 @@
+"""temporay: Temporal workflows on a deterministic runtime, every run an actor on a Ray cluster.
+
+``Worker(client, ..., plugins=[RayPlugin()])`` runs a Worker's workflows on Ray shard actors;
+``RayWorkflowRunner`` is the same as a ``workflow_runner``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from temporay.cluster.plugin import RayPlugin
+    from temporay.cluster.runner import RayWorkflowRunner
+
+_LAZY = {
+    "RayPlugin": "temporay.cluster.plugin",
+    "RayWorkflowRunner": "temporay.cluster.runner",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # Ray is imported only when a Ray-backed name is used, so `temporay.runtime` (and
+    # LocalWorkflowRunner) work where Ray is not installed.
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'temporay' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
+
+__all__ = ["RayPlugin", "RayWorkflowRunner", "__version__"]
