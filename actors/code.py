@@ -172,8 +172,28 @@ def runtime_env_for(objects: Iterable[Any], user_env: dict[str, Any] | None) -> 
     ``py_modules`` (then they decide what ships)."""
     env = dict(user_env or {})
     if "py_modules" in env or "working_dir" in env:
+        if not env.get("py_modules"):
+            env.pop("py_modules", None)  # an explicit [] means "ship nothing"
         return env
     roots = source_roots_for(objects)
     if roots:
         env["py_modules"] = roots
+    return env
+
+
+def upload_local_paths(env: dict[str, Any]) -> dict[str, Any]:
+    """Ray accepts local ``py_modules``/``working_dir`` paths only in ``ray.init``; for an
+    actor's own runtime environment they must be uploaded first and named by URI. This does the
+    upload (content-addressed in the GCS, so repeated calls are cheap) as ``ray.init`` would."""
+    if not any(k in env for k in ("py_modules", "working_dir")):
+        return env
+    import ray
+    from ray._private.runtime_env.py_modules import upload_py_modules_if_needed
+    from ray._private.runtime_env.working_dir import upload_working_dir_if_needed
+
+    node = getattr(ray._private.worker.global_worker, "node", None)
+    scratch_dir = node.get_runtime_env_dir_path() if node is not None else None
+    env = upload_py_modules_if_needed(dict(env), include_gitignore=True, scratch_dir=scratch_dir)
+    env = upload_working_dir_if_needed(env, include_gitignore=True, scratch_dir=scratch_dir)
+    env.pop("excludes", None)
     return env

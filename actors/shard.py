@@ -30,7 +30,13 @@ from temporalio.worker._workflow import _InterruptDeadlockError
 
 from temporay.proto import hosting as pb
 from temporay.runtime.failures import deadlock_error, failed_completion
-from temporay.runtime.hosted_run import HostedResult, HostedRun, RunDetails, RunTemplate
+from temporay.runtime.hosted_run import (
+    HostedResult,
+    HostedRun,
+    RunDetails,
+    RunTemplate,
+    running_loop_for_creation,
+)
 
 from .code import WorkflowCodeError, ensure_main_loaded
 from .wire import RunKey, delta_to_proto, metric_op_to_proto
@@ -42,6 +48,9 @@ STRAGGLER_WINDOW_S = 0.02
 
 WATCHDOG_TICK_S = 0.02
 
+DEADLINE_GRACE_S = 0.1
+"""After an item's deadline, how long a batch waits for the watchdog's interrupt to land."""
+
 
 class RunLostError(RuntimeError):
     """The shard cannot answer for this run any more; the Worker's core will evict it."""
@@ -49,11 +58,24 @@ class RunLostError(RuntimeError):
 
 @dataclass
 class _Running:
+    """An activation in progress. The watchdog may interrupt its thread only while ``active``
+    (inside the engine), under ``lock``; the executing thread closes the window under the same
+    lock, so an interrupt never lands in Ray's or the pool's own code."""
+
     key: RunKey
     thread_id: int
     deadline: float
     budget_s: float
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    active: bool = True
     deadlock: BaseException | None = None
+
+
+@dataclass(frozen=True)
+class _Item:
+    key: RunKey
+    deadline: float
+    budget_s: float
 
 
 @dataclass
@@ -65,6 +87,15 @@ class _Counters:
     runs_disposed: int = 0
     activation_seconds: float = 0.0
     stuck_threads: set[int] = field(default_factory=set)
+
+
+def _item(envelope: pb.ActivationEnvelope, received: float) -> _Item:
+    budget_s = (envelope.budget_ms or 0) / 1000.0
+    return _Item(
+        key=RunKey.from_proto(envelope.key),
+        deadline=received + budget_s if budget_s else float("inf"),
+        budget_s=budget_s,
+    )
 
 
 class ShardCore:
@@ -86,8 +117,10 @@ class ShardCore:
         self._templates: dict[str, RunTemplate] = {}
         self._template_errors: dict[str, BaseException] = {}
         self._running: dict[RunKey, _Running] = {}
-        self._pending: dict[RunKey, Future[pb.CompletionEnvelope]] = {}
+        self._pending: dict[RunKey, tuple[Future[pb.CompletionEnvelope], _Item]] = {}
         self._counters = _Counters()
+        # Runs dropped while their thread may still be inside the engine; never served again.
+        self._lost: set[RunKey] = set()
         self._stop = threading.Event()
         self._watchdog = threading.Thread(
             target=self._watch, name=f"{name}-watchdog", daemon=True
@@ -107,12 +140,12 @@ class ShardCore:
         result = pb.BatchResult(shard_instance=self.instance)
         if len(batch.items) == 1:
             # The common case at low load: run on this thread, saving a thread hop.
-            result.done.append(self._execute(batch.items[0], received))
+            result.done.append(self._execute_guarded(batch.items[0], received))
             return result.SerializeToString()
-        futures: dict[Future[pb.CompletionEnvelope], RunKey] = {}
+        futures: dict[Future[pb.CompletionEnvelope], _Item] = {}
         for item in batch.items:
-            future = self._pool.submit(self._execute, item, received)
-            futures[future] = RunKey.from_proto(item.key)
+            future = self._pool.submit(self._execute_guarded, item, received)
+            futures[future] = _item(item, received)
         self._gather(futures, result)
         return result.SerializeToString()
 
@@ -120,13 +153,13 @@ class ShardCore:
         """Answer items a previous batch left pending (waits until at least one is done)."""
         request = pb.ActivationBatch.FromString(data)
         result = pb.BatchResult(shard_instance=self.instance)
-        futures: dict[Future[pb.CompletionEnvelope], RunKey] = {}
+        futures: dict[Future[pb.CompletionEnvelope], _Item] = {}
         with self._lock:
             for proto_key in request.dispose:
                 key = RunKey.from_proto(proto_key)
-                future = self._pending.pop(key, None)
-                if future is not None:
-                    futures[future] = key
+                parked = self._pending.pop(key, None)
+                if parked is not None:
+                    futures[parked[0]] = parked[1]
                 else:
                     result.done.append(
                         self._lost_envelope(key, "no pending activation for this run")
@@ -180,32 +213,84 @@ class ShardCore:
     # --- batches ----------------------------------------------------------------------------------
 
     def _gather(
-        self, futures: dict[Future[pb.CompletionEnvelope], RunKey], result: pb.BatchResult
+        self, futures: dict[Future[pb.CompletionEnvelope], _Item], result: pb.BatchResult
     ) -> None:
-        """Wait for all items, but after the straggler window return what is done and park the rest."""
-        started = time.monotonic()
+        """Wait for all items, but after the straggler window return what is done and park the
+        rest; an item still unfinished past its deadline (plus a grace for the watchdog) is
+        answered as a deadlock, whatever its thread is doing."""
+        first_done_at: float | None = None
         not_done = set(futures)
         while not_done:
-            any_done = len(not_done) < len(futures)
-            if any_done:
-                remaining = STRAGGLER_WINDOW_S - (time.monotonic() - started)
-                if remaining <= 0:
-                    break
-                _, not_done = wait(not_done, timeout=remaining)
-            else:
-                # Nothing done yet: items end by themselves at their deadlines (the watchdog
-                # interrupts them), so waiting for the first is bounded.
-                _, not_done = wait(not_done, timeout=1.0, return_when=FIRST_COMPLETED)
-                started = time.monotonic()
-        for future, key in futures.items():
-            if future in not_done:
-                with self._lock:
-                    self._pending[key] = future
-                key.to_proto(result.pending.add())
-            else:
+            now = time.monotonic()
+            if first_done_at is None and len(not_done) < len(futures):
+                first_done_at = now
+            if first_done_at is not None and now - first_done_at >= STRAGGLER_WINDOW_S:
+                break
+            hard = min(futures[f].deadline for f in not_done) + DEADLINE_GRACE_S
+            if now >= hard:
+                break
+            limit = hard - now
+            if first_done_at is not None:
+                limit = min(limit, first_done_at + STRAGGLER_WINDOW_S - now)
+            timeout = None if limit == float("inf") else limit
+            _, not_done = wait(not_done, timeout=timeout, return_when=FIRST_COMPLETED)
+        now = time.monotonic()
+        for future, item in futures.items():
+            if future not in not_done:
                 result.done.append(future.result())
+            elif now >= item.deadline + DEADLINE_GRACE_S:
+                result.done.append(self._overdue(future, item))
+            else:
+                with self._lock:
+                    self._pending[item.key] = (future, item)
+                item.key.to_proto(result.pending.add())
+
+    def _overdue(self, future: Future[pb.CompletionEnvelope], item: _Item) -> pb.CompletionEnvelope:
+        """An item whose thread did not come back in time (stuck in C code, or never started)."""
+        started = not future.cancel()
+        with self._lock:
+            record = self._running.get(item.key)
+            run = self._runs.pop(item.key, None)
+            self._lost.add(item.key)
+        error: BaseException
+        if record is not None and record.deadlock is not None:
+            error = record.deadlock
+        elif started:
+            error = deadlock_error(record.thread_id if record else None, item.budget_s)
+        else:
+            error = RunLostError(
+                f"temporay shard {self.name} was too busy to start this activation within "
+                f"its {item.budget_s:.2f}s budget"
+            )
+        envelope = pb.CompletionEnvelope(run_lost=True)
+        item.key.to_proto(envelope.key)
+        completion = (
+            run.failed_completion(error) if run is not None else failed_completion(item.key.run_id, error)
+        )
+        envelope.completion = completion.SerializeToString()
+        return envelope
 
     # --- one activation ---------------------------------------------------------------------------
+
+    def _execute_guarded(
+        self, item: pb.ActivationEnvelope, received: float
+    ) -> pb.CompletionEnvelope:
+        try:
+            return self._execute(item, received)
+        except _InterruptDeadlockError:
+            # The watchdog's interrupt landed just as the activation ended: still a deadlock.
+            key = RunKey.from_proto(item.key)
+            with self._lock:
+                run = self._runs.pop(key, None)
+            if run is not None:
+                run.evict("dropped after an interrupted activation")
+            budget_s = (item.budget_ms or 0) / 1000.0
+            envelope = pb.CompletionEnvelope(run_lost=True)
+            key.to_proto(envelope.key)
+            envelope.completion = failed_completion(
+                key.run_id, deadlock_error(None, budget_s)
+            ).SerializeToString()
+            return envelope
 
     def _execute(self, item: pb.ActivationEnvelope, received: float) -> pb.CompletionEnvelope:
         key = RunKey.from_proto(item.key)
@@ -215,6 +300,9 @@ class ShardCore:
             return self._lost_envelope(key, f"activation bytes did not parse: {err}")
         with self._lock:
             run = self._runs.get(key)
+            lost = key in self._lost
+        if lost:
+            return self._lost_envelope(key, "this run was dropped after an overdue activation")
         if run is None:
             if not item.HasField("spec"):
                 return self._lost_envelope(
@@ -242,9 +330,13 @@ class ShardCore:
         started = time.perf_counter()
         outcome: HostedResult | BaseException
         try:
-            outcome = run.activate(activation)
-        except BaseException as err:
-            outcome = err
+            try:
+                outcome = run.activate(activation)
+            except BaseException as err:
+                outcome = err
+            finally:
+                with record.lock:
+                    record.active = False
         finally:
             with self._lock:
                 self._running.pop(key, None)
@@ -261,7 +353,8 @@ class ShardCore:
         assert isinstance(details, RunDetails)
         defn_class = template.workflow_class
         if defn_class not in self._prepared:
-            self._engine.prepare_workflow(template.definition())
+            with running_loop_for_creation():
+                self._engine.prepare_workflow(template.definition())
             self._prepared.add(defn_class)
         run = HostedRun(self._engine, template, details)
         with self._lock:
@@ -350,6 +443,7 @@ class ShardCore:
             with self._lock:
                 run = self._runs.pop(key, None)
                 self._pending.pop(key, None)
+                self._lost.discard(key)
                 if run is not None:
                     self._counters.runs_disposed += 1
             if run is not None:
@@ -367,12 +461,15 @@ class ShardCore:
                     r for r in self._running.values() if r.deadlock is None and now >= r.deadline
                 ]
             for record in overdue:
-                # Capture the stack first: interrupting unwinds it.
-                record.deadlock = deadlock_error(record.thread_id, record.budget_s)
+                with record.lock:
+                    if not record.active or record.deadlock is not None:
+                        continue
+                    # Capture the stack first: interrupting unwinds it.
+                    record.deadlock = deadlock_error(record.thread_id, record.budget_s)
+                    _BridgeRuntime._raise_in_thread(record.thread_id, _InterruptDeadlockError)
                 with self._lock:
                     self._counters.deadlocks += 1
                     self._counters.stuck_threads.add(record.thread_id)
-                _BridgeRuntime._raise_in_thread(record.thread_id, _InterruptDeadlockError)
                 logger.warning(
                     "Run %s exceeded its %.2fs activation budget on shard %s; interrupted",
                     record.key.run_id,
@@ -410,7 +507,9 @@ class Shard:
 
     @ray.method(concurrency_group="control")
     def stats(self) -> bytes:
-        return self._core.stats()
+        msg = pb.ShardStats.FromString(self._core.stats())
+        msg.node_id = ray.get_runtime_context().get_node_id()
+        return msg.SerializeToString()
 
     @ray.method(concurrency_group="control")
     def ping(self) -> str:

@@ -18,7 +18,8 @@ def connect_ray(address: str | None, init_kwargs: dict[str, Any] | None = None) 
     - ``address`` given: connect there (``"auto"``, ``"ray://..."``, ``"host:port"``).
     - already connected (``ray.init`` done by the user): use that.
     - ``RAY_ADDRESS`` set: connect there.
-    - otherwise: start a local cluster sized to this machine.
+    - otherwise ``ray.init()`` decides: it joins a cluster started on this machine with
+      ``ray start``, else starts a local one (which we then own and shut down).
     """
     if ray.is_initialized():
         return False

@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,8 +19,11 @@ from .routing import CallFailure, ShardChannel, ShardMember, ping
 
 logger = logging.getLogger(__name__)
 
-STRIKES_BEFORE_PROBE = 1
-PROBE_TIMEOUT_S = 3.0
+STRIKES_BEFORE_PROBE = 3
+"""Timed-out activations in a row before a shard's health is checked."""
+PROBE_TIMEOUT_S = 10.0
+"""A shard that does not answer a ping (its own concurrency group) this long is replaced: slow
+is not dead, and killing a merely overloaded shard would only add replays to the load."""
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,11 @@ class ShardPool:
         self._channels: list[ShardChannel] = []
         self._names = itertools.count()
         self._closing = False
+        self._closed = threading.Event()
         self._replacing = 0
+        # Failures are reported from Ray's future callbacks, where a blocking Ray call (kill,
+        # registry update) would stall every other callback: handle them on their own thread.
+        self._events = ThreadPoolExecutor(1, thread_name_prefix="temporay-shard-events")
 
     # --- lifecycle ----------------------------------------------------------------------------------
 
@@ -90,11 +98,16 @@ class ShardPool:
             member,
             max_inflight=self._settings.max_inflight,
             max_batch=self._settings.max_batch,
-            on_shard_failure=self._shard_failed,
+            on_shard_failure=self._report_failure,
             on_timeout=self._timed_out,
         )
         with self._lock:
-            self._channels.append(channel)
+            closing = self._closing
+            if not closing:
+                self._channels.append(channel)
+        if closing:
+            ray.kill(member.handle, no_restart=True)
+            return
         if self._registry is not None:
             self._registry.register_shard.remote(member.name, self.router_id, "", member.handle)
 
@@ -103,6 +116,7 @@ class ShardPool:
         with self._lock:
             self._closing = True
             channels = list(self._channels)
+        self._closed.set()
         refs = [c.member.handle.drop_router.remote(self.router_id) for c in channels if c.member.alive]
         dropped = 0
         try:
@@ -116,6 +130,7 @@ class ShardPool:
             except Exception:
                 pass
             channel.member.alive = False
+        self._events.shutdown(wait=False, cancel_futures=True)
         return dropped
 
     # --- placement ----------------------------------------------------------------------------------
@@ -157,6 +172,13 @@ class ShardPool:
                 else:
                     member.strikes = 0
 
+    def _report_failure(self, member: ShardMember, error: BaseException) -> None:
+        if member.alive:
+            try:
+                self._events.submit(self._shard_failed, member, error)
+            except RuntimeError:
+                pass  # closing
+
     def _shard_failed(self, member: ShardMember, error: BaseException) -> None:
         with self._lock:
             if not member.alive:
@@ -182,29 +204,34 @@ class ShardPool:
             ).start()
 
     def _replace(self) -> None:
+        """Start a shard in place of a lost one, retrying with backoff until the pool closes.
+
+        Every Ray call here is guarded by the pool's closed event and ``ray.is_initialized()``:
+        a Ray call after ``ray.shutdown()`` would silently start or join a cluster."""
         with self._lock:
             self._replacing += 1
+        delay = 0.5
         try:
-            delay = 0.5
-            while True:
-                with self._lock:
-                    if self._closing:
-                        return
+            while not self._closed.is_set():
+                if not ray.is_initialized():
+                    return
                 member = self._spawn()
-                instance = ping(member.handle, 60.0)
-                with self._lock:
-                    closing = self._closing
-                if instance is not None and not closing:
+                instance = None
+                deadline = time.monotonic() + 120.0
+                while instance is None and time.monotonic() < deadline:
+                    if self._closed.is_set() or not ray.is_initialized():
+                        break
+                    instance = ping(member.handle, 1.0)
+                if instance is not None and not self._closed.is_set():
                     self._admit(member, instance)
                     logger.info("Shard %s replaced a lost one", member.name)
                     return
-                try:
-                    ray.kill(member.handle, no_restart=True)
-                except Exception:
-                    pass
-                if closing:
-                    return
-                time.sleep(delay)
+                if ray.is_initialized():
+                    try:
+                        ray.kill(member.handle, no_restart=True)
+                    except Exception:
+                        pass
+                self._closed.wait(delay)
                 delay = min(delay * 2, 10.0)
         finally:
             with self._lock:

@@ -31,7 +31,13 @@ from temporalio.converter import StorageDriverStoreContext
 from temporalio.worker import WorkflowInstance, WorkflowInstanceDetails, WorkflowRunner
 from temporalio.worker._command_aware_visitor import CommandInfo
 
-from temporay.actors.code import MainModule, dumps_code, runtime_env_for, uses_main
+from temporay.actors.code import (
+    MainModule,
+    dumps_code,
+    runtime_env_for,
+    upload_local_paths,
+    uses_main,
+)
 from temporay.actors.registry import Registry
 from temporay.actors.wire import RunKey, delta_from_proto, metric_op_from_proto
 from temporay.proto import hosting as pb
@@ -175,6 +181,9 @@ class RayWorkflowRunner(WorkflowRunner):
                 raise RunnerClosedError("this RayWorkflowRunner was closed")
             if self._state.pool is not None:
                 return self
+            if self._state.ever_started:
+                raise RunnerClosedError("this RayWorkflowRunner lost its Ray connection")
+            self._state.ever_started = True
             self._state.owns_ray = connect_ray(self._address, self._ray_init_kwargs)
             count = self._shard_count or cluster_cpus()
             engine_factory = dumps_code(
@@ -189,7 +198,9 @@ class RayWorkflowRunner(WorkflowRunner):
                 max_inflight=self._max_inflight,
                 max_batch=self._max_batch,
                 namespace=self._namespace,
-                runtime_env=runtime_env_for(self._code_objects, self._runtime_env),
+                runtime_env=upload_local_paths(
+                    runtime_env_for(self._code_objects, self._runtime_env)
+                ),
                 engine_factory=engine_factory,
             )
             registry = Registry.options(  # type: ignore[attr-defined]
@@ -197,8 +208,13 @@ class RayWorkflowRunner(WorkflowRunner):
             ).remote(f"temporay-{self.router_id[:8]}")
             registry.register_router.remote(self.router_id, {"shards": count})
             self._state.registry = registry
+            # Only weak references from what teardown keeps (the pool) back to the runner, or the
+            # finalizer could never run.
             pool = ShardPool(
-                self.router_id, settings, registry=registry, on_shard_lost=self._shard_lost
+                self.router_id,
+                settings,
+                registry=registry,
+                on_shard_lost=_weak_callback(self._shard_lost),
             )
             try:
                 pool.start()
@@ -275,7 +291,8 @@ class RayWorkflowRunner(WorkflowRunner):
         if pool is None:
             if self._state.closed:
                 raise RunnerClosedError("this RayWorkflowRunner was closed")
-            # Not warmed by the plugin or a `with` block: start now, on this executor thread.
+            # Not warmed by the plugin or a `with` block: start now, on this executor thread
+            # (the first activations may then exceed the Worker's deadlock timeout and retry).
             self.start()
             pool = self._state.pool
             assert pool is not None
@@ -497,7 +514,7 @@ class RemoteRun(WorkflowInstance):
         """Complete locally at once; the shard unwinds the run when the disposal reaches it."""
         channel = self._channel
         if channel is not None:
-            if self.lost is None and not self.closed:
+            if channel.member.alive and not self.closed:
                 channel.dispose(self.key)
             pool = self._runner._state.pool
             if pool is not None:
@@ -507,6 +524,17 @@ class RemoteRun(WorkflowInstance):
         return wfcomp.WorkflowActivationCompletion(
             run_id=act.run_id, successful=wfcomp.Success()
         )
+
+
+def _weak_callback(method: Callable[[ShardMember], None]) -> Callable[[ShardMember], None]:
+    ref = weakref.WeakMethod(method)
+
+    def call(member: ShardMember) -> None:
+        target = ref()
+        if target is not None:
+            target(member)
+
+    return call
 
 
 def _factory_in_main(factory: Callable[..., Any]) -> bool:
@@ -524,6 +552,7 @@ class _RunnerState:
     registry: Any = None
     janitor: _Janitor | None = None
     owns_ray: bool = False
+    ever_started: bool = False
     closed: bool = False
     drain_timeout: float = 10.0
 
@@ -532,6 +561,8 @@ def _teardown(state: _RunnerState) -> None:
     state.closed = True
     if state.janitor is not None:
         state.janitor.stop()
+    if not ray.is_initialized():
+        return  # Ray is gone already (interpreter exit): our actors died with it
     if state.pool is not None:
         try:
             state.pool.close(timeout=state.drain_timeout)

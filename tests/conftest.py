@@ -53,7 +53,8 @@ def ray_cluster() -> Iterator[None]:
     if not ray.is_initialized():
         ray.init(
             num_cpus=int(os.environ.get("TEMPORAY_TEST_RAY_CPUS", "4")),
-            include_dashboard=False,
+            # The dashboard serves the State API, which the teardown tests read.
+            include_dashboard=True,
             logging_level="warning",
         )
     try:
