@@ -145,39 +145,67 @@ def _is_installed(path: str) -> bool:
     )
 
 
+_NEVER_SHIPPED = {"temporay", "temporalio", "ray", "__main__", "builtins"}
+"""Packages every node must have installed; shipping a copy could shadow the installed one."""
+
+
+def _root_of(module_name: str) -> str | None:
+    top = module_name.split(".", 1)[0]
+    if top in _NEVER_SHIPPED or top in sys.stdlib_module_names:
+        return None
+    module = sys.modules.get(top)
+    if module is not None:
+        paths = list(getattr(module, "__path__", []) or [])
+        location = paths[0] if paths else getattr(module, "__file__", None)
+    else:
+        spec = importlib.util.find_spec(top)
+        if spec is None or spec.origin in (None, "built-in", "frozen"):
+            return None
+        paths = list(spec.submodule_search_locations or [])
+        location = paths[0] if paths else spec.origin
+    if not location or not os.path.exists(location) or _is_installed(location):
+        return None
+    return location
+
+
 def source_roots_for(objects: Iterable[Any]) -> list[str]:
     """Top-level packages (or single-module files) holding these objects' code that are not
     installed in the environment: what a shard on another node would fail to import."""
     roots: dict[str, None] = {}
     for obj in objects:
         module_name = getattr(obj, "__module__", None)
-        if not module_name or module_name in ("__main__", "builtins"):
+        if module_name:
+            root = _root_of(module_name)
+            if root is not None:
+                roots[root] = None
+    return list(roots)
+
+
+def loaded_source_roots() -> list[str]:
+    """Roots of every user module imported in this process so far (not installed, not ours)."""
+    roots: dict[str, None] = {}
+    for name in list(sys.modules):
+        if "." in name:
             continue
-        top = module_name.split(".", 1)[0]
-        spec = importlib.util.find_spec(top)
-        if spec is None or spec.origin in (None, "built-in", "frozen"):
-            continue
-        if spec.submodule_search_locations:
-            location = list(spec.submodule_search_locations)[0]
-        else:
-            location = spec.origin
-        if location and not _is_installed(location):
-            roots[location] = None
+        root = _root_of(name)
+        if root is not None:
+            roots[root] = None
     return list(roots)
 
 
 def runtime_env_for(objects: Iterable[Any], user_env: dict[str, Any] | None) -> dict[str, Any]:
     """The runtime environment for shards: the user's, plus ``py_modules`` for every
-    non-installed package holding workflow code, unless the user set ``working_dir`` or
-    ``py_modules`` (then they decide what ships)."""
+    non-installed package holding workflow code or already imported by this process (so that
+    runners started before their Worker is built still ship it), unless the user set
+    ``working_dir`` or ``py_modules`` (then they decide what ships)."""
     env = dict(user_env or {})
     if "py_modules" in env or "working_dir" in env:
         if not env.get("py_modules"):
             env.pop("py_modules", None)  # an explicit [] means "ship nothing"
         return env
-    roots = source_roots_for(objects)
+    roots = dict.fromkeys([*source_roots_for(objects), *loaded_source_roots()])
     if roots:
-        env["py_modules"] = roots
+        env["py_modules"] = list(roots)
     return env
 
 

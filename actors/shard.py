@@ -86,6 +86,7 @@ class _Counters:
     runs_created: int = 0
     runs_disposed: int = 0
     activation_seconds: float = 0.0
+    batch_seconds: float = 0.0
     stuck_threads: set[int] = field(default_factory=set)
 
 
@@ -131,6 +132,14 @@ class ShardCore:
 
     def run_batch(self, data: bytes) -> bytes:
         received = time.monotonic()
+        try:
+            return self._run_batch(data, received)
+        finally:
+            elapsed = time.monotonic() - received
+            with self._lock:
+                self._counters.batch_seconds += elapsed
+
+    def _run_batch(self, data: bytes, received: float) -> bytes:
         batch = pb.ActivationBatch.FromString(data)
         if batch.dispose:
             keys = [RunKey.from_proto(k) for k in batch.dispose]
@@ -194,6 +203,7 @@ class ShardCore:
                 runs_created=counters.runs_created,
                 runs_disposed=counters.runs_disposed,
                 activation_seconds=counters.activation_seconds,
+                batch_seconds=counters.batch_seconds,
                 templates=len(self._templates),
             )
         msg.rss_bytes = psutil.Process().memory_info().rss
@@ -479,7 +489,7 @@ class ShardCore:
 
 
 
-@ray.remote(concurrency_groups={"control": 4})
+@ray.remote(concurrency_groups={"control": 4})  # type: ignore[call-overload]
 class Shard:
     """The Ray actor around ``ShardCore``. Work calls use the default concurrency group (sized
     with ``max_concurrency``); health and admin calls have their own, so a flooded or stuck work

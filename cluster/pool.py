@@ -89,7 +89,9 @@ class ShardPool:
         }
         if s.runtime_env:
             options["runtime_env"] = s.runtime_env
-        handle = Shard.options(**options).remote(name, s.engine_factory, s.threads)
+        handle = Shard.options(**options).remote(  # type: ignore[attr-defined]
+            name, s.engine_factory, s.threads
+        )
         return ShardMember(name=name, handle=handle)
 
     def _admit(self, member: ShardMember, instance: str) -> None:

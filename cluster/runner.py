@@ -35,6 +35,7 @@ from temporay.actors.code import (
     MainModule,
     dumps_code,
     runtime_env_for,
+    source_roots_for,
     upload_local_paths,
     uses_main,
 )
@@ -42,7 +43,7 @@ from temporay.actors.registry import Registry
 from temporay.actors.wire import RunKey, delta_from_proto, metric_op_from_proto
 from temporay.proto import hosting as pb
 from temporay.runtime.contexts import ContextMirror
-from temporay.runtime.engines import EngineFactory, EngineSpec, resolve_engine
+from temporay.runtime.engines import EngineFactory, EngineSpec
 from temporay.runtime.externs import (
     LOCAL_ACTIVITY_CHECK_EXTERN,
     METRIC_METER_EXTERN,
@@ -51,6 +52,7 @@ from temporay.runtime.externs import (
 )
 from temporay.runtime.failures import failed_completion
 from temporay.runtime.hosted_run import RunTemplate, details_from_instance_details
+from temporay.runtime.local_runner import LocalWorkflowRunner
 
 from .connect import cluster_cpus, connect_ray
 from .pool import NoLiveShardError, ShardPool, ShardSettings
@@ -88,6 +90,9 @@ class RayWorkflowRunner(WorkflowRunner):
         engine: What runs workflow code inside a shard: ``"sdk"`` (the SDK's own instance),
             ``"temporay"`` (our runtime) or any ``WorkflowRunner`` instance, e.g. the SDK's
             ``SandboxedWorkflowRunner()``.
+        isolation, shims, strict, restrict_io, shared_modules, isolated_modules: temporay's
+            per-run isolation and deterministic shims around the engine, as in
+            ``LocalWorkflowRunner`` (on by default; the SDK's sandbox engine isolates itself).
         runtime_env: Ray runtime environment for shards. By default every non-installed package
             holding workflow code is shipped as ``py_modules``; give ``working_dir`` or
             ``py_modules`` to decide yourself.
@@ -107,6 +112,12 @@ class RayWorkflowRunner(WorkflowRunner):
         shards: int | None = None,
         engine: EngineSpec | None = None,
         *,
+        isolation: bool = True,
+        shims: bool = True,
+        strict: bool = False,
+        restrict_io: bool = True,
+        shared_modules: Sequence[str] = (),
+        isolated_modules: Sequence[str] = (),
         runtime_env: dict[str, Any] | None = None,
         namespace: str = "temporay",
         shard_threads: int = 32,
@@ -119,8 +130,17 @@ class RayWorkflowRunner(WorkflowRunner):
         self.router_id = uuid.uuid4().hex
         self._address = address
         self._shard_count = shards
-        self._engine_spec = engine
-        self._local_engine = resolve_engine(engine)
+        # The engine wrapped in our isolation: built here to validate definitions at Worker
+        # construction, and rebuilt in every shard from its (picklable) arguments.
+        self._engine = LocalWorkflowRunner(
+            engine,
+            isolation=isolation,
+            shims=shims,
+            strict=strict,
+            restrict_io=restrict_io,
+            shared_modules=shared_modules,
+            isolated_modules=isolated_modules,
+        )
         self._runtime_env = runtime_env
         self._namespace = namespace
         self._shard_threads = shard_threads
@@ -148,14 +168,26 @@ class RayWorkflowRunner(WorkflowRunner):
 
     def prepare_workflow(self, defn: temporalio.workflow._Definition) -> None:
         # Validate with the engine here, at Worker construction, rather than fail on every shard.
-        self._local_engine.prepare_workflow(defn)
+        self._engine.prepare_workflow(defn)
         self._code_objects[defn.cls] = None
+        shipped = self._state.shipped_roots
+        if shipped is not None:
+            missing = [r for r in source_roots_for([defn.cls]) if r not in shipped]
+            if missing:
+                logger.warning(
+                    "Workflow %s lives in %s, which was not imported when this runner started "
+                    "its shards, so it was not shipped to them; shards on other nodes will fail "
+                    "to load it. Import workflow modules before starting the runner, use "
+                    "RayPlugin, or pass runtime_env.",
+                    defn.name,
+                    ", ".join(missing),
+                )
 
     def set_worker_level_failure_exception_types(
         self, types: Sequence[type[BaseException]]
     ) -> None:
         self._worker_failure_types = types
-        self._local_engine.set_worker_level_failure_exception_types(types)
+        self._engine.set_worker_level_failure_exception_types(types)
 
     def create_instance(self, det: WorkflowInstanceDetails) -> WorkflowInstance:
         # On the Worker's event loop: no Ray call here; the run is created by its first activation.
@@ -186,9 +218,15 @@ class RayWorkflowRunner(WorkflowRunner):
             self._state.ever_started = True
             self._state.owns_ray = connect_ray(self._address, self._ray_init_kwargs)
             count = self._shard_count or cluster_cpus()
+            runtime_env = runtime_env_for(self._code_objects, self._runtime_env)
+            if self._runtime_env is None or not (
+                {"py_modules", "working_dir"} & set(self._runtime_env)
+            ):
+                self._state.shipped_roots = set(runtime_env.get("py_modules", []))
+            engine_spec = self._engine.arguments["engine"]
             engine_factory = dumps_code(
-                EngineFactory(self._engine_spec),
-                ship_main=uses_main([type(self._engine_spec)]),
+                EngineFactory(self._engine),
+                ship_main=uses_main([type(engine_spec)]),
             )
             settings = ShardSettings(
                 count=count,
@@ -198,9 +236,7 @@ class RayWorkflowRunner(WorkflowRunner):
                 max_inflight=self._max_inflight,
                 max_batch=self._max_batch,
                 namespace=self._namespace,
-                runtime_env=upload_local_paths(
-                    runtime_env_for(self._code_objects, self._runtime_env)
-                ),
+                runtime_env=upload_local_paths(runtime_env),
                 engine_factory=engine_factory,
             )
             registry = Registry.options(  # type: ignore[attr-defined]
@@ -553,6 +589,7 @@ class _RunnerState:
     janitor: _Janitor | None = None
     owns_ray: bool = False
     ever_started: bool = False
+    shipped_roots: set[str] | None = None
     closed: bool = False
     drain_timeout: float = 10.0
 

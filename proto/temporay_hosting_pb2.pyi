@@ -609,6 +609,7 @@ class ShardStats(_message.Message):
     ACTIVATION_SECONDS_FIELD_NUMBER: _builtins.int
     RSS_BYTES_FIELD_NUMBER: _builtins.int
     TEMPLATES_FIELD_NUMBER: _builtins.int
+    BATCH_SECONDS_FIELD_NUMBER: _builtins.int
     shard_name: _builtins.str
     shard_instance: _builtins.str
     node_id: _builtins.str
@@ -624,6 +625,8 @@ class ShardStats(_message.Message):
     """time spent inside engines"""
     rss_bytes: _builtins.int
     templates: _builtins.int
+    batch_seconds: _builtins.float
+    """time between a batch's arrival and its answer"""
     def __init__(
         self,
         *,
@@ -641,10 +644,11 @@ class ShardStats(_message.Message):
         activation_seconds: _builtins.float = ...,
         rss_bytes: _builtins.int = ...,
         templates: _builtins.int = ...,
+        batch_seconds: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["activation_seconds", b"activation_seconds", "activations", b"activations", "batches", b"batches", "deadlocks", b"deadlocks", "node_id", b"node_id", "pid", b"pid", "rss_bytes", b"rss_bytes", "runs", b"runs", "runs_created", b"runs_created", "runs_disposed", b"runs_disposed", "shard_instance", b"shard_instance", "shard_name", b"shard_name", "stuck_threads", b"stuck_threads", "templates", b"templates"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activation_seconds", b"activation_seconds", "activations", b"activations", "batch_seconds", b"batch_seconds", "batches", b"batches", "deadlocks", b"deadlocks", "node_id", b"node_id", "pid", b"pid", "rss_bytes", b"rss_bytes", "runs", b"runs", "runs_created", b"runs_created", "runs_disposed", b"runs_disposed", "shard_instance", b"shard_instance", "shard_name", b"shard_name", "stuck_threads", b"stuck_threads", "templates", b"templates"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

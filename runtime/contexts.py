@@ -73,15 +73,15 @@ def touched_commands(
     """Commands whose context may have changed: resolved by the activation or issued by the completion."""
     keys: list[CommandKey] = []
     for job in activation.jobs:
-        variant = job.WhichOneof("variant")
-        if variant in _RESOLVE_JOBS:
-            keys.append((_RESOLVE_JOBS[variant], getattr(job, variant).seq))
+        job_kind = job.WhichOneof("variant")
+        if job_kind in _RESOLVE_JOBS:
+            keys.append((_RESOLVE_JOBS[job_kind], getattr(job, job_kind).seq))
     if completion.HasField("successful"):
         for command in completion.successful.commands:
-            variant = command.WhichOneof("variant")
-            if variant in _SEQ_COMMANDS:
-                keys.append((_SEQ_COMMANDS[variant], getattr(command, variant).seq))
-            elif variant == "complete_workflow_execution":
+            command_kind = command.WhichOneof("variant")
+            if command_kind in _SEQ_COMMANDS:
+                keys.append((_SEQ_COMMANDS[command_kind], getattr(command, command_kind).seq))
+            elif command_kind == "complete_workflow_execution":
                 keys.append(_COMPLETE)
     return keys
 

@@ -31,8 +31,8 @@ from temporalio.worker import (
 from temporalio.worker._workflow_instance import _WorkflowLogicFlag
 
 from .contexts import ContextDelta, capture_delta, touched_commands
-from .failures import failed_completion
 from .externs import LocalActivityCatalog, MetricOp, MetricRecorder, hosted_extern_functions
+from .failures import failed_completion
 
 logger = logging.getLogger(__name__)
 

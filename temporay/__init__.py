@@ -1,7 +1,8 @@
 """temporay: Temporal workflows on a deterministic runtime, every run an actor on a Ray cluster.
 
 ``Worker(client, ..., plugins=[RayPlugin()])`` runs a Worker's workflows on Ray shard actors;
-``RayWorkflowRunner`` is the same as a ``workflow_runner``.
+``RayWorkflowRunner`` is the same as a ``workflow_runner``; ``LocalWorkflowRunner`` runs the same
+isolation and shims in this process, without Ray.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from temporay.cluster.plugin import RayPlugin
     from temporay.cluster.runner import RayWorkflowRunner
+    from temporay.runtime.local_runner import LocalWorkflowRunner
 
 _LAZY = {
+    "LocalWorkflowRunner": "temporay.runtime.local_runner",
     "RayPlugin": "temporay.cluster.plugin",
     "RayWorkflowRunner": "temporay.cluster.runner",
 }
@@ -31,4 +34,4 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
-__all__ = ["RayPlugin", "RayWorkflowRunner", "__version__"]
+__all__ = ["LocalWorkflowRunner", "RayPlugin", "RayWorkflowRunner", "__version__"]

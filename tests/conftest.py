@@ -6,9 +6,11 @@ stopped at the end; tests isolate themselves with their own task queues and runn
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -19,7 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporay.cluster.devserver import start_dev_server
 
 # Search attributes some workflows upsert; the dev server has no Custom*Field ones by default.
-TEST_SEARCH_ATTRIBUTES = [
+TEST_SEARCH_ATTRIBUTES: list[temporalio.common.SearchAttributeKey[Any]] = [
     temporalio.common.SearchAttributeKey.for_keyword("TemporayKeyword"),
     temporalio.common.SearchAttributeKey.for_int("TemporayInt"),
     temporalio.common.SearchAttributeKey.for_text("TemporayText"),
@@ -55,7 +57,7 @@ def ray_cluster() -> Iterator[None]:
             num_cpus=int(os.environ.get("TEMPORAY_TEST_RAY_CPUS", "4")),
             # The dashboard serves the State API, which the teardown tests read.
             include_dashboard=True,
-            logging_level="warning",
+            logging_level=logging.WARNING,
         )
     try:
         yield

@@ -7,8 +7,10 @@ sandbox's validation too (the tests run it under every engine).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from temporalio import activity, workflow
 from temporalio.common import RetryPolicy
@@ -45,7 +47,7 @@ async def wait_for_cancel() -> str:
         raise
 
 
-ALL_ACTIVITIES = [charge, always_fails, wait_for_cancel]
+ALL_ACTIVITIES: list[Callable[..., Any]] = [charge, always_fails, wait_for_cancel]
 
 
 # --- workflows -----------------------------------------------------------------------------------

@@ -73,7 +73,9 @@ async def _run_corpus(client: Client, runner: WorkflowRunner, prefix: str) -> Co
     converter = dataclasses.replace(
         temporalio.converter.DataConverter.default, payload_codec=RecordingCodec(log)
     )
-    codec_client = Client(**{**client.config(), "data_converter": converter})
+    config = client.config()
+    config["data_converter"] = converter
+    codec_client = Client(**config)
     task_queue = f"{prefix}-tq"
     async with Worker(
         codec_client,

@@ -13,8 +13,6 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-
-pytestmark = pytest.mark.timeout(180)
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -23,6 +21,8 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from temporay import RayPlugin, RayWorkflowRunner
 from tests import hosting_workflows as wf
+
+pytestmark = pytest.mark.timeout(180)
 
 
 @dataclass

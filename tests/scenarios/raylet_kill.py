@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
 import time
 import traceback
@@ -31,7 +32,7 @@ async def scenario(count: int) -> dict[str, object]:
     )
     doomed = cluster.add_node(num_cpus=2)
     cluster.wait_for_nodes()
-    ray.init(address=cluster.address, logging_level="error")
+    ray.init(address=cluster.address, logging_level=logging.ERROR)
     env = await start_dev_server()
     outcome: dict[str, object] = {}
     try:

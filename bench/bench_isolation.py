@@ -1,0 +1,270 @@
+"""Isolation cost per new run: temporay's LocalWorkflowRunner beside the SDK's runners.
+
+For each workflow module and runner, in one process, side by side:
+
+* **new-run CPU**: ``create_instance`` plus the run's first activation (``InitializeWorkflow``;
+  the workflow then waits for a signal), process CPU time per run, with the runs kept cached;
+* **retained memory per cached run**: Python allocations still held (``tracemalloc``) per run
+  after creating and activating N runs and keeping them, after a full GC;
+* **signal activation CPU**: a later activation of a cached run (the per-activation overhead).
+
+Runners: the SDK's ``SandboxedWorkflowRunner`` (the default), the SDK's
+``UnsandboxedWorkflowRunner`` (no isolation at all: the floor), and temporay's
+``LocalWorkflowRunner`` (per-run module copies, shims, I/O restrictions) around the same SDK
+engine. Workflows: a plain module (``tests/isolation_workflows/bench_plain.py``) and the same
+workflow in a module importing ``requests``, ``yaml`` and ``attrs``
+(``tests/isolation_workflows/bench_thirdparty.py``).
+
+Every (workflow, runner) pair is measured in a fresh Python process, one after the other, so
+one runner's leftovers (the sandbox's re-imported modules make every later GC slower) cannot tilt
+another's figures. Run from the repository root::
+
+    python bench/bench_isolation.py            # 300 runs per pair (40 for the sandbox with
+                                               # third-party imports: ~100 ms each)
+    python bench/bench_isolation.py --runs 1000 --json results.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import temporalio.bridge.proto.workflow_activation as wfact
+import temporalio.common
+import temporalio.converter
+import temporalio.workflow
+from temporalio.api.common.v1 import Payloads
+from temporalio.worker import (
+    UnsandboxedWorkflowRunner,
+    WorkflowInstance,
+    WorkflowInstanceDetails,
+    WorkflowRunner,
+)
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
+
+from temporay.runtime.hosted_run import running_loop_for_creation
+from temporay.runtime.local_runner import LocalWorkflowRunner
+from tests.isolation_workflows import bench_plain, bench_thirdparty
+
+CONVERTER = temporalio.converter.DataConverter.default
+
+
+@dataclass
+class Case:
+    name: str
+    workflow: type
+    argument: Any
+
+
+CASES = [
+    Case("plain", bench_plain.PlainOrderWorkflow, bench_plain.OrderInput("o-1", 10.0)),
+    Case(
+        "third-party imports",
+        bench_thirdparty.ThirdPartyOrderWorkflow,
+        bench_thirdparty.OrderInput("o-1", 10.0),
+    ),
+]
+
+RUNNERS: dict[str, Callable[[], WorkflowRunner]] = {
+    "SDK SandboxedWorkflowRunner": SandboxedWorkflowRunner,
+    "SDK UnsandboxedWorkflowRunner": UnsandboxedWorkflowRunner,
+    "temporay LocalWorkflowRunner": LocalWorkflowRunner,
+}
+
+
+def details(defn: temporalio.workflow._Definition, run: int) -> WorkflowInstanceDetails:
+    now = datetime.now(UTC)
+    info = temporalio.workflow.Info(
+        attempt=1,
+        continued_run_id=None,
+        cron_schedule=None,
+        execution_timeout=None,
+        first_execution_run_id=f"run-{run}",
+        headers={},
+        namespace="default",
+        original_execution_run_id=f"run-{run}",
+        parent=None,
+        root=None,
+        raw_memo={},
+        retry_policy=None,
+        run_id=f"run-{run}",
+        run_timeout=None,
+        search_attributes={},
+        start_time=now,
+        workflow_start_time=now,
+        task_queue="bench",
+        task_timeout=timedelta(seconds=10),
+        typed_search_attributes=temporalio.common.TypedSearchAttributes.empty,
+        workflow_id=f"wf-{run}",
+        workflow_type=defn.name or defn.cls.__name__,
+        priority=temporalio.common.Priority.default,
+    )
+    return WorkflowInstanceDetails(
+        payload_converter_factory=CONVERTER._new_payload_converter,
+        failure_converter_class=CONVERTER.failure_converter_class,
+        interceptor_classes=[],
+        defn=defn,
+        info=info,
+        randomness_seed=run,
+        extern_functions={},
+        disable_eager_activity_execution=False,
+        worker_level_failure_exception_types=[],
+        patch_activation_callback=None,
+        last_completion_result=Payloads(),
+        last_failure=None,
+    )
+
+
+def first_activation(case: Case, run: int) -> wfact.WorkflowActivation:
+    act = wfact.WorkflowActivation(run_id=f"run-{run}")
+    act.timestamp.FromSeconds(1_700_000_000 + run)
+    init = act.jobs.add().initialize_workflow
+    init.workflow_type = case.workflow.__name__
+    init.workflow_id = f"wf-{run}"
+    init.randomness_seed = run
+    init.arguments.extend(CONVERTER.payload_converter.to_payloads([case.argument]))
+    return act
+
+
+def signal_activation(run: int) -> wfact.WorkflowActivation:
+    act = wfact.WorkflowActivation(run_id=f"run-{run}")
+    act.timestamp.FromSeconds(1_700_000_100 + run)
+    signal = act.jobs.add().signal_workflow
+    signal.signal_name = "approve"
+    signal.originating_event_id = 5
+    return act
+
+
+def new_run(runner: WorkflowRunner, defn: Any, case: Case, run: int) -> WorkflowInstance:
+    with running_loop_for_creation():
+        instance = runner.create_instance(details(defn, run))
+    completion = instance.activate(first_activation(case, run))
+    if completion.HasField("failed"):
+        raise RuntimeError(f"{type(runner).__name__}: {completion.failed.failure.message}")
+    return instance
+
+
+def measure(runner_factory: Callable[[], WorkflowRunner], case: Case, runs: int) -> dict:
+    runner = runner_factory()
+    defn = temporalio.workflow._Definition.must_from_class(case.workflow)
+    with running_loop_for_creation():
+        runner.prepare_workflow(defn)
+    for run in range(10):  # warm up (imports, caches, plans)
+        new_run(runner, defn, case, run)
+    gc.collect()
+
+    kept: list[WorkflowInstance] = []
+    started = time.process_time()
+    for run in range(runs):
+        kept.append(new_run(runner, defn, case, 1000 + run))
+    new_run_cpu = (time.process_time() - started) / runs
+
+    started = time.process_time()
+    for run, instance in enumerate(kept):
+        completion = instance.activate(signal_activation(1000 + run))
+        if completion.HasField("failed"):
+            raise RuntimeError(completion.failed.failure.message)
+    signal_cpu = (time.process_time() - started) / runs
+    kept.clear()
+    gc.collect()
+
+    # Retained memory: a separate pass under tracemalloc (which slows everything down).
+    memory_runs = min(runs, 200)
+    tracemalloc.start()
+    gc.collect()
+    baseline = tracemalloc.get_traced_memory()[0]
+    for run in range(memory_runs):
+        kept.append(new_run(runner, defn, case, 5000 + run))
+    gc.collect()
+    retained = (tracemalloc.get_traced_memory()[0] - baseline) / memory_runs
+    tracemalloc.stop()
+    kept.clear()
+    gc.collect()
+    return {
+        "new_run_cpu_ms": new_run_cpu * 1e3,
+        "signal_activation_cpu_ms": signal_cpu * 1e3,
+        "retained_kib_per_run": retained / 1024,
+        "runs": runs,
+    }
+
+
+def _measure_in_subprocess(case: str, runner: str, runs: int) -> dict:
+    output = subprocess.run(
+        [sys.executable, os.path.abspath(__file__), "--one", case, runner, "--runs", str(runs)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if output.returncode != 0:
+        raise RuntimeError(f"{case} / {runner} failed:\n{output.stderr}")
+    result: dict = json.loads(output.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=300, help="runs per workflow and runner")
+    parser.add_argument(
+        "--sandbox-third-party-runs",
+        type=int,
+        default=40,
+        help="runs for the SDK sandbox with third-party imports (~100 ms each)",
+    )
+    parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--one", nargs=2, metavar=("CASE", "RUNNER"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.one:
+        logging.disable(logging.WARNING)
+        case = next(c for c in CASES if c.name == args.one[0])
+        print(json.dumps(measure(RUNNERS[args.one[1]], case, args.runs)))
+        return
+
+    results: dict[str, dict[str, dict]] = {}
+    for case in CASES:
+        results[case.name] = {}
+        for name, factory in RUNNERS.items():
+            runs = args.runs
+            if case.name != "plain" and factory is SandboxedWorkflowRunner:
+                runs = min(runs, args.sandbox_third_party_runs)
+            results[case.name][name] = _measure_in_subprocess(case.name, name, runs)
+
+    print(
+        f"python {sys.version.split()[0]}, temporalio {temporalio.service.__version__}, "
+        f"{os.cpu_count()} CPUs; new-run CPU = create_instance + first activation"
+    )
+    for case_name, by_runner in results.items():
+        sandbox = by_runner["SDK SandboxedWorkflowRunner"]
+        print(f"\n{case_name}:")
+        print(
+            f"  {'runner':32} {'new-run CPU':>12} {'vs sandbox':>10} "
+            f"{'retained/run':>13} {'vs sandbox':>10} {'signal act.':>12}"
+        )
+        for name, r in by_runner.items():
+            print(
+                f"  {name:32} {r['new_run_cpu_ms']:9.3f} ms "
+                f"{r['new_run_cpu_ms'] / sandbox['new_run_cpu_ms']:9.1%} "
+                f"{r['retained_kib_per_run']:9.1f} KiB "
+                f"{r['retained_kib_per_run'] / sandbox['retained_kib_per_run']:9.1%} "
+                f"{r['signal_activation_cpu_ms']:9.3f} ms"
+            )
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
