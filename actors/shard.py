@@ -39,6 +39,7 @@ from temporay.runtime.hosted_run import (
 )
 
 from .code import WorkflowCodeError, ensure_main_loaded
+from .transport import COLLECT, RUN_BATCH, ShardServer
 from .wire import RunKey, delta_to_proto, metric_op_to_proto
 
 logger = logging.getLogger(__name__)
@@ -496,10 +497,24 @@ class Shard:
     group never hides a shard's state from its router."""
 
     def __init__(
-        self, name: str, engine_factory: bytes, threads: int = 32
+        self, name: str, engine_factory: bytes, threads: int = 32, secret: bytes = b""
     ) -> None:
         factory = cloudpickle.loads(engine_factory)
         self._core = ShardCore(name, factory, threads)
+        # The direct activation transport (see actors/transport.py), on this node's address.
+        self._server: ShardServer | None = None
+        if secret:
+            self._server = ShardServer(
+                ray.util.get_node_ip_address(),
+                secret,
+                {RUN_BATCH: self._core.run_batch, COLLECT: self._core.collect},
+                name=name,
+            )
+
+    @ray.method(concurrency_group="control")
+    def endpoint(self) -> tuple[str, int] | None:
+        """Where routers send activations directly (``None``: Ray calls only)."""
+        return self._server.address if self._server is not None else None
 
     def run_batch(self, data: bytes) -> bytes:
         return self._core.run_batch(data)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -14,8 +15,9 @@ from typing import Any
 import ray
 
 from temporay.actors.shard import Shard
+from temporay.actors.transport import Endpoint, RayCallTransport, SocketTransport
 
-from .routing import CallFailure, ShardChannel, ShardMember, ping
+from .routing import CallFailure, ShardChannel, ShardMember, Transport
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +26,8 @@ STRIKES_BEFORE_PROBE = 3
 PROBE_TIMEOUT_S = 10.0
 """A shard that does not answer a ping (its own concurrency group) this long is replaced: slow
 is not dead, and killing a merely overloaded shard would only add replays to the load."""
+
+TRANSPORTS = ("socket", "ray")
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,15 @@ class ShardSettings:
     namespace: str
     runtime_env: dict[str, Any]
     engine_factory: bytes
+    transport: str = "socket"
+
+
+def ping(handle: Any, timeout: float) -> str | None:
+    """A shard's instance id, or ``None`` if it does not answer in time (or is dead)."""
+    try:
+        return str(ray.get(handle.ping.remote(), timeout=timeout))
+    except Exception:
+        return None
 
 
 class ShardPool:
@@ -48,18 +61,20 @@ class ShardPool:
         registry: Any | None,
         on_shard_lost: Callable[[ShardMember], None],
     ) -> None:
+        if settings.transport not in TRANSPORTS:
+            raise ValueError(f"transport must be one of {TRANSPORTS}, not {settings.transport!r}")
         self.router_id = router_id
         self._settings = settings
         self._registry = registry
         self._on_shard_lost = on_shard_lost
         self._lock = threading.Lock()
         self._channels: list[ShardChannel] = []
+        self._secrets: dict[str, bytes] = {}
         self._names = itertools.count()
         self._closing = False
         self._closed = threading.Event()
-        self._replacing = 0
-        # Failures are reported from Ray's future callbacks, where a blocking Ray call (kill,
-        # registry update) would stall every other callback: handle them on their own thread.
+        # Suspicions are raised on the Worker's executor threads; checking them takes Ray calls
+        # that can block for seconds, so they run on a thread of their own.
         self._events = ThreadPoolExecutor(1, thread_name_prefix="temporay-shard-events")
 
     # --- lifecycle ----------------------------------------------------------------------------------
@@ -80,6 +95,8 @@ class ShardPool:
     def _spawn(self) -> ShardMember:
         s = self._settings
         name = f"temporay-shard-{self.router_id[:8]}-{next(self._names)}"
+        secret = secrets.token_bytes(32) if s.transport == "socket" else b""
+        self._secrets[name] = secret
         options: dict[str, Any] = {
             "name": name,
             "namespace": s.namespace,
@@ -90,17 +107,25 @@ class ShardPool:
         if s.runtime_env:
             options["runtime_env"] = s.runtime_env
         handle = Shard.options(**options).remote(  # type: ignore[attr-defined]
-            name, s.engine_factory, s.threads
+            name, s.engine_factory, s.threads, secret
         )
         return ShardMember(name=name, handle=handle)
+
+    def _transport(self, member: ShardMember) -> Transport:
+        secret = self._secrets.pop(member.name, b"")
+        if not secret:
+            return RayCallTransport(member.handle)
+        host, port = ray.get(member.handle.endpoint.remote(), timeout=30)
+        return SocketTransport(Endpoint(host, port, secret))
 
     def _admit(self, member: ShardMember, instance: str) -> None:
         member.instance = instance
         channel = ShardChannel(
             member,
+            self._transport(member),
             max_inflight=self._settings.max_inflight,
             max_batch=self._settings.max_batch,
-            on_shard_failure=self._report_failure,
+            on_unreachable=self._suspect,
             on_timeout=self._timed_out,
         )
         with self._lock:
@@ -108,6 +133,7 @@ class ShardPool:
             if not closing:
                 self._channels.append(channel)
         if closing:
+            channel.transport.close()
             ray.kill(member.handle, no_restart=True)
             return
         if self._registry is not None:
@@ -127,6 +153,7 @@ class ShardPool:
         except Exception:
             logger.warning("Draining runs from shards did not finish in %.0fs", timeout)
         for channel in channels:
+            channel.transport.close()
             try:
                 ray.kill(channel.member.handle, no_restart=True)
             except Exception:
@@ -159,29 +186,40 @@ class ShardPool:
         with self._lock:
             return sum(1 for c in self._channels if c.member.alive)
 
+    def flush_disposals(self) -> None:
+        for channel in self.channels():
+            keys = channel.take_disposals()
+            if keys and channel.member.alive:
+                try:
+                    channel.member.handle.dispose.remote([tuple(k) for k in keys])
+                except Exception:
+                    logger.debug("Flushing disposals to %s failed", channel.member.name)
+
     # --- failures -----------------------------------------------------------------------------------
 
     def _timed_out(self, member: ShardMember) -> None:
         member.strikes += 1
+        if member.strikes >= STRIKES_BEFORE_PROBE:
+            self._suspect(member, TimeoutError("activations time out"))
 
-    def probe_suspects(self) -> None:
-        """Ping shards that timed out; a shard that does not answer is replaced."""
-        for channel in self.channels():
-            member = channel.member
-            if member.alive and member.strikes >= STRIKES_BEFORE_PROBE:
-                if ping(member.handle, PROBE_TIMEOUT_S) is None:
-                    self._shard_failed(member, TimeoutError("shard stopped answering"))
-                else:
-                    member.strikes = 0
-
-    def _report_failure(self, member: ShardMember, error: BaseException) -> None:
-        if member.alive:
+    def _suspect(self, member: ShardMember, error: BaseException) -> None:
+        if member.alive and not self._closed.is_set():
             try:
-                self._events.submit(self._shard_failed, member, error)
+                self._events.submit(self._check, member, error)
             except RuntimeError:
                 pass  # closing
 
-    def _shard_failed(self, member: ShardMember, error: BaseException) -> None:
+    def _check(self, member: ShardMember, error: BaseException) -> None:
+        """A shard is lost only if Ray cannot reach it either (a broken connection is not enough)."""
+        if not member.alive or self._closed.is_set():
+            return
+        instance = ping(member.handle, PROBE_TIMEOUT_S)
+        if instance is not None and instance == member.instance:
+            member.strikes = 0
+            return
+        self._lost(member, error if instance is None else RuntimeError("shard process replaced"))
+
+    def _lost(self, member: ShardMember, error: BaseException) -> None:
         with self._lock:
             if not member.alive:
                 return
@@ -193,6 +231,7 @@ class ShardPool:
         logger.warning("Shard %s lost: %s", member.name, error)
         if channel is not None:
             channel.fail_queued(CallFailure("shard_lost", f"shard {member.name} was lost"))
+            channel.transport.close()
         try:
             ray.kill(member.handle, no_restart=True)
         except Exception:
@@ -210,34 +249,32 @@ class ShardPool:
 
         Every Ray call here is guarded by the pool's closed event and ``ray.is_initialized()``:
         a Ray call after ``ray.shutdown()`` would silently start or join a cluster."""
-        with self._lock:
-            self._replacing += 1
         delay = 0.5
-        try:
-            while not self._closed.is_set():
-                if not ray.is_initialized():
-                    return
-                member = self._spawn()
-                instance = None
-                deadline = time.monotonic() + 120.0
-                while instance is None and time.monotonic() < deadline:
-                    if self._closed.is_set() or not ray.is_initialized():
-                        break
-                    instance = ping(member.handle, 1.0)
-                if instance is not None and not self._closed.is_set():
+        while not self._closed.is_set():
+            if not ray.is_initialized():
+                return
+            member = self._spawn()
+            instance = None
+            deadline = time.monotonic() + 120.0
+            while instance is None and time.monotonic() < deadline:
+                if self._closed.is_set() or not ray.is_initialized():
+                    break
+                instance = ping(member.handle, 1.0)
+            if instance is not None and not self._closed.is_set():
+                try:
                     self._admit(member, instance)
+                except Exception:
+                    logger.exception("Admitting replacement shard %s failed", member.name)
+                else:
                     logger.info("Shard %s replaced a lost one", member.name)
                     return
-                if ray.is_initialized():
-                    try:
-                        ray.kill(member.handle, no_restart=True)
-                    except Exception:
-                        pass
-                self._closed.wait(delay)
-                delay = min(delay * 2, 10.0)
-        finally:
-            with self._lock:
-                self._replacing -= 1
+            if ray.is_initialized():
+                try:
+                    ray.kill(member.handle, no_restart=True)
+                except Exception:
+                    pass
+            self._closed.wait(delay)
+            delay = min(delay * 2, 10.0)
 
 
 class NoLiveShardError(RuntimeError):

@@ -1,12 +1,16 @@
-"""Routing inside the process that runs the Worker: one Ray hop per activation, batched per shard.
+"""Routing inside the process that runs the Worker: one hop per activation, batched per shard.
 
 Decisions are made here, in the caller's handle, as Ray Serve's router does: which shard holds a
-run, when to batch, when a shard is dead. A ``ShardChannel`` is the line to one shard. It keeps at
-most ``max_inflight`` calls in flight; an activation arriving while the line is busy waits in a
-queue, and everything queued goes out as one batch as soon as a call returns. At low load every
-activation is its own call (lowest latency); under load batches grow by themselves (lowest CPU per
-activation). Calls complete through Ray future callbacks; the Worker's executor thread that asked
-waits on its own event with its own deadline, so one slow call never blocks another's caller.
+run, when to batch, when a shard looks dead. A ``ShardChannel`` is the line to one shard. It keeps
+at most ``max_inflight`` requests in flight; an activation arriving while the line is busy waits
+in a queue, and everything queued leaves as one batch as soon as a request returns. At low load
+each activation is its own request (lowest latency); under load batches grow by themselves
+(lowest CPU per activation).
+
+No thread of our own carries requests: the Worker's executor thread that finds the line free
+sends and waits itself. When a request returns, the next queued batch is handed to the thread
+of one of its activations, woken to lead it; each waiting thread also keeps its own deadline, so
+one slow request never holds another's caller past its budget.
 """
 
 from __future__ import annotations
@@ -16,15 +20,22 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-import ray
-from ray.exceptions import RayActorError
-
+from temporay.actors.transport import COLLECT, RUN_BATCH, ShardUnreachable, TransportTimeout
 from temporay.actors.wire import RunKey
 from temporay.proto import hosting as pb
 
 logger = logging.getLogger(__name__)
+
+RETURN_MARGIN_S = 0.15
+"""Of an activation's budget, what is kept for the answer's way back."""
+
+
+class Transport(Protocol):
+    def request(self, kind: int, payload: bytes, timeout: float | None) -> bytes: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -38,7 +49,16 @@ class CallFailure:
 class PendingActivation:
     """One activation on its way to a shard and back; resolved exactly once."""
 
-    __slots__ = ("_event", "deadline", "envelope", "failure", "key", "result", "sent_at")
+    __slots__ = (
+        "_event",
+        "_task",
+        "abandoned",
+        "deadline",
+        "envelope",
+        "failure",
+        "key",
+        "result",
+    )
 
     def __init__(self, key: RunKey, envelope: pb.ActivationEnvelope, deadline: float) -> None:
         self.key = key
@@ -46,25 +66,22 @@ class PendingActivation:
         self.deadline = deadline
         self.result: pb.CompletionEnvelope | None = None
         self.failure: CallFailure | None = None
-        self.sent_at = 0.0
+        self.abandoned = False
+        self._task: tuple[str, list[PendingActivation]] | None = None
         self._event = threading.Event()
+
+    @property
+    def resolved(self) -> bool:
+        return self.result is not None or self.failure is not None
 
     def resolve(
         self, result: pb.CompletionEnvelope | None = None, failure: CallFailure | None = None
     ) -> None:
-        if self._event.is_set():
+        if self.resolved:
             return
         self.result = result
         self.failure = failure
         self._event.set()
-
-    def wait(self) -> None:
-        remaining = self.deadline - time.monotonic()
-        timeout = None if remaining == float("inf") else max(remaining, 0.0)
-        if not self._event.wait(timeout):
-            self.resolve(
-                failure=CallFailure("timeout", "the shard did not answer within the budget")
-            )
 
 
 @dataclass
@@ -79,7 +96,6 @@ class ShardMember:
     runs: int = 0
     strikes: int = 0
     templates_sent: set[str] = field(default_factory=set)
-    main_sent: bool = False
 
 
 class ShardChannel:
@@ -88,77 +104,108 @@ class ShardChannel:
     def __init__(
         self,
         member: ShardMember,
+        transport: Transport,
         *,
         max_inflight: int,
         max_batch: int,
-        on_shard_failure: Callable[[ShardMember, BaseException], None],
+        on_unreachable: Callable[[ShardMember, BaseException], None],
         on_timeout: Callable[[ShardMember], None],
     ) -> None:
         self.member = member
+        self.transport = transport
         self._max_inflight = max_inflight
         self._max_batch = max_batch
-        self._on_shard_failure = on_shard_failure
+        self._on_unreachable = on_unreachable
         self._on_timeout = on_timeout
         self._lock = threading.Lock()
         self._queue: list[PendingActivation] = []
         self._inflight = 0
         self._dispose: list[RunKey] = []
-        self.calls = 0
+        self.requests = 0
         self.items = 0
 
-    # --- activations ------------------------------------------------------------------------------
+    # --- the caller's side ----------------------------------------------------------------------
 
     def activate(self, pending: PendingActivation) -> None:
-        """Send (or queue) one activation and block until it is resolved or its deadline passes."""
+        """Send (or queue) one activation; return once it is resolved or its deadline passed."""
         with self._lock:
             if self._inflight < self._max_inflight and not self._queue:
                 self._inflight += 1
-                batch: list[PendingActivation] | None = [pending]
+                lead: list[PendingActivation] | None = [pending]
             else:
                 self._queue.append(pending)
-                batch = None
-        if batch is not None:
-            self._send(batch)
-        pending.wait()
-        if pending.failure is not None and pending.failure.kind == "timeout":
-            self._on_timeout(self.member)
+                lead = None
+        if lead is not None:
+            self._run_batch(lead)
+        self._wait(pending)
 
-    def _send(self, batch: list[PendingActivation]) -> None:
-        message = pb.ActivationBatch()
-        now = time.monotonic()
-        for pending in batch:
-            envelope = message.items.add()
-            envelope.CopyFrom(pending.envelope)
-            if pending.deadline != float("inf"):
-                budget_ms = int((pending.deadline - now) * 1000) - _RETURN_MARGIN_MS
-                envelope.budget_ms = max(budget_ms, 1)
-            pending.sent_at = now
-        with self._lock:
-            dispose, self._dispose = self._dispose, []
-        for key in dispose:
-            key.to_proto(message.dispose.add())
-        self.calls += 1
-        self.items += len(batch)
-        try:
-            ref = self.member.handle.run_batch.remote(message.SerializeToString())
-        except BaseException as err:
-            self._finish(batch, None, err)
-            return
-        ref.future().add_done_callback(lambda fut: self._finish(batch, fut, None))
+    def _wait(self, pending: PendingActivation) -> None:
+        while True:
+            remaining = pending.deadline - time.monotonic()
+            timeout = None if remaining == float("inf") else max(remaining, 0.0)
+            fired = pending._event.wait(timeout)
+            with self._lock:
+                task, pending._task = pending._task, None
+                pending._event.clear()
+                if task is None:
+                    if pending.resolved:
+                        return
+                    if not fired:
+                        pending.abandoned = True
+                        pending.failure = CallFailure(
+                            "timeout", "the shard did not answer within the budget"
+                        )
+                        break
+                    continue
+            what, items = task
+            if what == "batch":
+                self._run_batch(items)
+            else:
+                self._collect(items)
+        self._on_timeout(self.member)
 
-    def _finish(self, batch: list[PendingActivation], fut: Any, error: BaseException | None) -> None:
+    # --- leading a request ----------------------------------------------------------------------
+
+    def _run_batch(self, batch: list[PendingActivation]) -> None:
         try:
-            if error is None:
-                try:
-                    data = fut.result()
-                except BaseException as err:
-                    error = err
-                else:
-                    self._deliver(batch, data)
-            if error is not None:
-                self._fail(batch, error)
+            message = pb.ActivationBatch()
+            now = time.monotonic()
+            for pending in batch:
+                envelope = message.items.add()
+                envelope.CopyFrom(pending.envelope)
+                if pending.deadline != float("inf"):
+                    budget = pending.deadline - now - RETURN_MARGIN_S
+                    envelope.budget_ms = max(int(budget * 1000), 1)
+            with self._lock:
+                dispose, self._dispose = self._dispose, []
+            for key in dispose:
+                key.to_proto(message.dispose.add())
+            self.requests += 1
+            self.items += len(batch)
+            self._request(RUN_BATCH, message.SerializeToString(), batch)
         finally:
             self._release()
+
+    def _collect(self, waiting: list[PendingActivation]) -> None:
+        message = pb.ActivationBatch()
+        for pending in waiting:
+            pending.key.to_proto(message.dispose.add())
+        self._request(COLLECT, message.SerializeToString(), waiting)
+
+    def _request(self, kind: int, payload: bytes, batch: list[PendingActivation]) -> None:
+        deadline = max(p.deadline for p in batch)
+        timeout = None if deadline == float("inf") else max(deadline - time.monotonic(), 0.01)
+        try:
+            data = self.transport.request(kind, payload, timeout)
+        except TransportTimeout:
+            self._fail(batch, CallFailure("timeout", "the shard did not answer within the budget"))
+        except ShardUnreachable as err:
+            self._fail(batch, CallFailure("shard_lost", f"shard {self.member.name}: {err}"))
+            self._on_unreachable(self.member, err)
+        except Exception as err:
+            self._fail(batch, CallFailure("error", f"shard {self.member.name}: {err!r}"))
+        else:
+            self._deliver(batch, data)
 
     def _deliver(self, batch: Sequence[PendingActivation], data: bytes) -> None:
         result = pb.BatchResult.FromString(data)
@@ -167,55 +214,53 @@ class ShardChannel:
             member.instance = result.shard_instance
         elif member.instance != result.shard_instance:
             # A restarted process behind the same handle holds none of our runs.
-            self._on_shard_failure(member, RuntimeError("shard process was replaced"))
+            self._on_unreachable(member, ShardUnreachable("the shard process was replaced"))
         by_key = {p.key: p for p in batch}
         for envelope in result.done:
             found = by_key.pop(RunKey.from_proto(envelope.key), None)
             if found is not None:
                 found.resolve(result=envelope)
         member.strikes = 0
-        if result.pending:
-            waiting = [by_key[RunKey.from_proto(k)] for k in result.pending if RunKey.from_proto(k) in by_key]
-            if waiting:
-                self._collect(waiting)
+        waiting = [
+            by_key[key]
+            for key in (RunKey.from_proto(k) for k in result.pending)
+            if key in by_key
+        ]
+        if waiting:
+            self._hand_over(("collect", waiting))
 
-    def _collect(self, waiting: list[PendingActivation]) -> None:
-        message = pb.ActivationBatch()
-        for pending in waiting:
-            pending.key.to_proto(message.dispose.add())
-        try:
-            ref = self.member.handle.collect.remote(message.SerializeToString())
-        except BaseException as err:
-            self._fail(waiting, err)
-            return
-
-        def done(fut: Any) -> None:
-            try:
-                data = fut.result()
-            except BaseException as err:
-                self._fail(waiting, err)
-            else:
-                self._deliver(waiting, data)
-
-        ref.future().add_done_callback(done)
-
-    def _fail(self, batch: Sequence[PendingActivation], error: BaseException) -> None:
-        if isinstance(error, RayActorError):
-            failure = CallFailure("shard_lost", f"shard {self.member.name} died: {error}")
-            self._on_shard_failure(self.member, error)
-        else:
-            failure = CallFailure("error", f"calling shard {self.member.name} failed: {error!r}")
+    def _fail(self, batch: Sequence[PendingActivation], failure: CallFailure) -> None:
         for pending in batch:
             pending.resolve(failure=failure)
 
     def _release(self) -> None:
         with self._lock:
             self._inflight -= 1
-            if not self._queue or self._inflight >= self._max_inflight:
-                return
-            batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
-            self._inflight += 1
-        self._send(batch)
+            while self._queue and self._inflight < self._max_inflight:
+                batch = self._queue[: self._max_batch]
+                self._queue = self._queue[len(batch) :]
+                live = [p for p in batch if not p.abandoned]
+                if not live:
+                    continue
+                self._inflight += 1
+                self._assign(("batch", live))
+
+    def _hand_over(self, task: tuple[str, list[PendingActivation]]) -> None:
+        with self._lock:
+            self._assign(task)
+
+    def _assign(self, task: tuple[str, list[PendingActivation]]) -> None:
+        """Wake one waiting caller of the task's items to carry it out (lock held).
+
+        The caller with the latest deadline leads, so the request's timeout is its own."""
+        items = [p for p in task[1] if not p.abandoned and not p.resolved]
+        if not items:
+            if task[0] == "batch":
+                self._inflight -= 1
+            return
+        leader = max(items, key=lambda p: p.deadline)
+        leader._task = (task[0], items)
+        leader._event.set()
 
     # --- disposals ----------------------------------------------------------------------------------
 
@@ -224,17 +269,10 @@ class ShardChannel:
         with self._lock:
             self._dispose.append(key)
 
-    def flush_disposals(self) -> None:
+    def take_disposals(self) -> list[RunKey]:
         with self._lock:
-            if not self._dispose:
-                return
             dispose, self._dispose = self._dispose, []
-        if not self.member.alive:
-            return
-        try:
-            self.member.handle.dispose.remote([tuple(k) for k in dispose])
-        except BaseException:
-            logger.debug("Flushing disposals to %s failed", self.member.name, exc_info=True)
+        return dispose
 
     def fail_queued(self, failure: CallFailure) -> None:
         """Resolve everything still queued (the shard is gone)."""
@@ -243,15 +281,3 @@ class ShardChannel:
             self._dispose = []
         for pending in queued:
             pending.resolve(failure=failure)
-
-
-_RETURN_MARGIN_MS = 150
-"""Of a pending activation's budget, what is kept for the answer's way back."""
-
-
-def ping(handle: Any, timeout: float) -> str | None:
-    """A shard's instance id, or ``None`` if it does not answer in time."""
-    try:
-        return str(ray.get(handle.ping.remote(), timeout=timeout))
-    except Exception:
-        return None

@@ -55,7 +55,7 @@ from temporay.runtime.hosted_run import RunTemplate, details_from_instance_detai
 from temporay.runtime.local_runner import LocalWorkflowRunner
 
 from .connect import cluster_cpus, connect_ray
-from .pool import NoLiveShardError, ShardPool, ShardSettings
+from .pool import TRANSPORTS, NoLiveShardError, ShardPool, ShardSettings
 from .routing import PendingActivation, ShardChannel, ShardMember
 
 logger = logging.getLogger(__name__)
@@ -101,8 +101,10 @@ class RayWorkflowRunner(WorkflowRunner):
         shard_num_cpus: Logical CPUs each shard reserves.
         deadlock_budget: Seconds an activation may take before it fails as a deadlock (the
             Worker's own limit is 2 s); ``None`` disables it (debug mode).
-        max_inflight_per_shard: Calls in flight per shard before activations are batched.
-        max_batch: Largest batch sent to one shard in one call.
+        max_inflight_per_shard: Requests in flight per shard before activations are batched.
+        max_batch: Largest batch sent to one shard in one request.
+        transport: How activations travel to shards: ``"socket"`` (a direct connection to the
+            shard, set up through Ray; the default) or ``"ray"`` (Ray actor calls).
         ray_init_kwargs: Extra ``ray.init`` arguments when this runner connects or starts Ray.
     """
 
@@ -125,6 +127,7 @@ class RayWorkflowRunner(WorkflowRunner):
         deadlock_budget: float | None = DEFAULT_DEADLOCK_BUDGET_S,
         max_inflight_per_shard: int = 2,
         max_batch: int = 256,
+        transport: str = "socket",
         ray_init_kwargs: dict[str, Any] | None = None,
     ) -> None:
         self.router_id = uuid.uuid4().hex
@@ -148,6 +151,9 @@ class RayWorkflowRunner(WorkflowRunner):
         self.deadlock_budget = deadlock_budget
         self._max_inflight = max_inflight_per_shard
         self._max_batch = max_batch
+        if transport not in TRANSPORTS:
+            raise ValueError(f"transport must be one of {TRANSPORTS}, not {transport!r}")
+        self._transport = transport
         self._ray_init_kwargs = ray_init_kwargs
         self._worker_failure_types: Sequence[type[BaseException]] = ()
         self._code_objects: dict[Any, None] = {}
@@ -238,6 +244,7 @@ class RayWorkflowRunner(WorkflowRunner):
                 namespace=self._namespace,
                 runtime_env=upload_local_paths(runtime_env),
                 engine_factory=engine_factory,
+                transport=self._transport,
             )
             registry = Registry.options(  # type: ignore[attr-defined]
                 name=f"temporay-registry-{self.router_id[:8]}", namespace=self._namespace
@@ -520,8 +527,6 @@ class RemoteRun(WorkflowInstance):
             else:
                 member = channel.member
                 member.templates_sent.add(self._blob.template_id)
-                if self._blob.main is not None:
-                    member.main_sent = True
                 self._det = None  # what the shard needed is there now
                 self._runner._placements.append(
                     (self.key.run_id, self._info.workflow_id, self._info.workflow_type, member.name)
@@ -643,9 +648,7 @@ class _Janitor:
             if pool is None:
                 continue
             try:
-                for channel in pool.channels():
-                    channel.flush_disposals()
-                pool.probe_suspects()
+                pool.flush_disposals()
                 if time.monotonic() - last_report >= self.REPORT_PERIOD_S:
                     last_report = time.monotonic()
                     runner._report_to_registry()

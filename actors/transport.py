@@ -1,0 +1,221 @@
+"""The activation transport: a direct connection from a router to a shard, set up through Ray.
+
+A Ray actor call costs ~1.1 ms of latency and ~1.2 ms of CPU on our 2-core reference machine
+(more under load), against ~35 µs and ~25 µs for a framed request on a socket. Activations are the
+hot path, so each shard also listens on a port of its node; routers learn the address and a
+per-shard secret through Ray (the secret travels only in the actor's creation arguments, over
+Ray's own authenticated channel) and send activation batches there. Everything else — creation,
+placement, health, stats, disposal, teardown — stays on Ray. ``transport="ray"`` sends activations
+as Ray actor calls instead.
+
+Framing, both directions: 1 byte kind, 4 bytes big-endian length, payload. The first frame of a
+connection must be ``HELLO`` carrying the secret; a connection serves one request at a time.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import queue
+import socket
+import struct
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+HELLO = 0
+RUN_BATCH = 1
+COLLECT = 2
+REPLY = 3
+ERROR = 4
+
+_HEADER = struct.Struct(">BI")
+MAX_FRAME = 1 << 30
+
+
+class TransportTimeout(TimeoutError):
+    """The shard did not answer in time; the request's fate is unknown."""
+
+
+class ShardUnreachable(ConnectionError):
+    """The shard could not be reached or broke the connection."""
+
+
+def send_frame(sock: socket.socket, kind: int, payload: bytes) -> None:
+    sock.sendall(_HEADER.pack(kind, len(payload)) + payload)
+
+
+def _recv_exactly(sock: socket.socket, n: int) -> bytes:
+    chunks = []
+    remaining = n
+    while remaining:
+        chunk = sock.recv(min(remaining, 1 << 20))
+        if not chunk:
+            raise ConnectionError("connection closed")
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def recv_frame(sock: socket.socket) -> tuple[int, bytes]:
+    kind, length = _HEADER.unpack(_recv_exactly(sock, _HEADER.size))
+    if length > MAX_FRAME:
+        raise ConnectionError(f"frame of {length} bytes refused")
+    return kind, _recv_exactly(sock, length) if length else b""
+
+
+# --- shard side ----------------------------------------------------------------------------------
+
+
+class ShardServer:
+    """Serves activation batches to authenticated routers, one thread per connection."""
+
+    def __init__(
+        self,
+        host: str,
+        secret: bytes,
+        handlers: dict[int, Callable[[bytes], bytes]],
+        name: str = "shard",
+    ) -> None:
+        self._secret = secret
+        self._handlers = handlers
+        self._name = name
+        self._listener = socket.create_server((host, 0), backlog=128)
+        self.address: tuple[str, int] = (host, self._listener.getsockname()[1])
+        self._closed = threading.Event()
+        threading.Thread(target=self._accept, name=f"{name}-accept", daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            threading.Thread(
+                target=self._serve, args=(conn,), name=f"{self._name}-conn", daemon=True
+            ).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            try:
+                conn.settimeout(10.0)
+                kind, payload = recv_frame(conn)
+                if kind != HELLO or not hmac.compare_digest(payload, self._secret):
+                    logger.warning("Refused a connection to shard %s: bad hello", self._name)
+                    return
+                conn.settimeout(None)
+                send_frame(conn, REPLY, b"")
+                while True:
+                    kind, payload = recv_frame(conn)
+                    handler = self._handlers.get(kind)
+                    if handler is None:
+                        send_frame(conn, ERROR, f"unknown request kind {kind}".encode())
+                        continue
+                    try:
+                        reply = handler(payload)
+                    except Exception as err:
+                        logger.exception("Shard %s request failed", self._name)
+                        send_frame(conn, ERROR, repr(err).encode())
+                        continue
+                    send_frame(conn, REPLY, reply)
+            except (ConnectionError, OSError):
+                return
+
+    def close(self) -> None:
+        self._closed.set()
+        try:
+            self._listener.close()
+        except OSError:
+            pass
+
+
+# --- router side ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    host: str
+    port: int
+    secret: bytes
+
+
+class SocketTransport:
+    """Requests over a small pool of authenticated connections to one shard."""
+
+    def __init__(self, endpoint: Endpoint, connect_timeout: float = 5.0) -> None:
+        self._endpoint = endpoint
+        self._connect_timeout = connect_timeout
+        self._idle: queue.SimpleQueue[socket.socket] = queue.SimpleQueue()
+        self._closed = False
+
+    def _connect(self) -> socket.socket:
+        e = self._endpoint
+        try:
+            sock = socket.create_connection((e.host, e.port), timeout=self._connect_timeout)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            send_frame(sock, HELLO, e.secret)
+            kind, _ = recv_frame(sock)
+        except (OSError, ConnectionError) as err:
+            raise ShardUnreachable(f"connecting to {e.host}:{e.port} failed: {err}") from err
+        if kind != REPLY:
+            sock.close()
+            raise ShardUnreachable(f"{e.host}:{e.port} refused the connection")
+        return sock
+
+    def request(self, kind: int, payload: bytes, timeout: float | None) -> bytes:
+        if self._closed:
+            raise ShardUnreachable("transport closed")
+        try:
+            sock = self._idle.get_nowait()
+        except queue.Empty:
+            sock = self._connect()
+        try:
+            sock.settimeout(timeout)
+            send_frame(sock, kind, payload)
+            reply_kind, reply = recv_frame(sock)
+        except TimeoutError as err:
+            sock.close()  # a late reply would be read by the next request
+            raise TransportTimeout("the shard did not answer within the budget") from err
+        except (OSError, ConnectionError) as err:
+            sock.close()
+            raise ShardUnreachable(f"connection to the shard broke: {err}") from err
+        if reply_kind == ERROR:
+            self._idle.put(sock)
+            raise RuntimeError(f"the shard failed the request: {reply.decode(errors='replace')}")
+        self._idle.put(sock)
+        return reply
+
+    def close(self) -> None:
+        self._closed = True
+        while True:
+            try:
+                self._idle.get_nowait().close()
+            except queue.Empty:
+                return
+
+
+class RayCallTransport:
+    """Requests as Ray actor calls (``transport="ray"``)."""
+
+    def __init__(self, handle: Any) -> None:
+        self._handle = handle
+
+    def request(self, kind: int, payload: bytes, timeout: float | None) -> bytes:
+        import ray
+        from ray.exceptions import GetTimeoutError, RayActorError
+
+        method = self._handle.run_batch if kind == RUN_BATCH else self._handle.collect
+        try:
+            ref = method.remote(payload)
+            return bytes(ray.get(ref, timeout=timeout))
+        except GetTimeoutError as err:
+            raise TransportTimeout("the shard did not answer within the budget") from err
+        except RayActorError as err:
+            raise ShardUnreachable(f"the shard actor is gone: {err}") from err
+
+    def close(self) -> None:
+        pass
