@@ -42,6 +42,9 @@ class ShardSettings:
     runtime_env: dict[str, Any]
     engine_factory: bytes
     transport: str = "socket"
+    name_prefix: str = "temporay-shard"
+    replace_lost: bool = True
+    actor_options: tuple[tuple[str, Any], ...] = ()
 
 
 def ping(handle: Any, timeout: float) -> str | None:
@@ -92,9 +95,38 @@ class ShardPool:
                 )
             self._admit(member, instance)
 
+    def add_one(self, timeout: float = 60.0) -> ShardChannel:
+        """Start one more shard now and return its channel (blocking)."""
+        member = self._spawn()
+        instance = ping(member.handle, timeout)
+        if instance is None:
+            try:
+                ray.kill(member.handle, no_restart=True)
+            except Exception:
+                pass
+            raise RuntimeError(f"actor {member.name} did not start within {timeout:.0f}s")
+        channel = self._admit(member, instance)
+        if channel is None:
+            raise RuntimeError("the pool is closing")
+        return channel
+
+    def retire(self, channel: ShardChannel) -> None:
+        """Stop one shard that holds no runs (a recycled dedicated actor over the idle limit)."""
+        with self._lock:
+            if channel in self._channels:
+                self._channels.remove(channel)
+        channel.member.alive = False
+        channel.transport.close()
+        try:
+            ray.kill(channel.member.handle, no_restart=True)
+        except Exception:
+            pass
+        if self._registry is not None:
+            self._registry.shard_dead.remote(channel.member.name, "retired")
+
     def _spawn(self) -> ShardMember:
         s = self._settings
-        name = f"temporay-shard-{self.router_id[:8]}-{next(self._names)}"
+        name = f"{s.name_prefix}-{self.router_id[:8]}-{next(self._names)}"
         secret = secrets.token_bytes(32) if s.transport == "socket" else b""
         self._secrets[name] = secret
         options: dict[str, Any] = {
@@ -106,6 +138,7 @@ class ShardPool:
         }
         if s.runtime_env:
             options["runtime_env"] = s.runtime_env
+        options.update(dict(s.actor_options))
         handle = Shard.options(**options).remote(  # type: ignore[attr-defined]
             name, s.engine_factory, s.threads, secret
         )
@@ -118,7 +151,7 @@ class ShardPool:
         host, port = ray.get(member.handle.endpoint.remote(), timeout=30)
         return SocketTransport(Endpoint(host, port, secret))
 
-    def _admit(self, member: ShardMember, instance: str) -> None:
+    def _admit(self, member: ShardMember, instance: str) -> ShardChannel | None:
         member.instance = instance
         channel = ShardChannel(
             member,
@@ -135,9 +168,10 @@ class ShardPool:
         if closing:
             channel.transport.close()
             ray.kill(member.handle, no_restart=True)
-            return
+            return None
         if self._registry is not None:
             self._registry.register_shard.remote(member.name, self.router_id, "", member.handle)
+        return channel
 
     def close(self, timeout: float = 10.0) -> int:
         """Drop every run of this router on every shard (unwinding them), then kill the shards."""
@@ -239,7 +273,7 @@ class ShardPool:
         if self._registry is not None:
             self._registry.shard_dead.remote(member.name, repr(error))
         self._on_shard_lost(member)
-        if not closing:
+        if not closing and self._settings.replace_lost:
             threading.Thread(
                 target=self._replace, name="temporay-shard-replace", daemon=True
             ).start()

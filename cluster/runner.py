@@ -53,8 +53,10 @@ from temporay.runtime.externs import (
 from temporay.runtime.failures import failed_completion
 from temporay.runtime.hosted_run import RunTemplate, details_from_instance_details
 from temporay.runtime.local_runner import LocalWorkflowRunner
+from temporay.runtime.placement import DEDICATED_MARKER
 
 from .connect import cluster_cpus, connect_ray
+from .dedicated import DedicatedPool, DedicatedSpec, wants_dedicated
 from .pool import TRANSPORTS, NoLiveShardError, ShardPool, ShardSettings
 from .routing import PendingActivation, ShardChannel, ShardMember
 
@@ -105,6 +107,11 @@ class RayWorkflowRunner(WorkflowRunner):
         max_batch: Largest batch sent to one shard in one request.
         transport: How activations travel to shards: ``"socket"`` (a direct connection to the
             shard, set up through Ray; the default) or ``"ray"`` (Ray actor calls).
+        dedicated: Runs that get a Ray actor of their own instead of a place on a shard: workflow
+            type names, or a predicate on the run's ``Info``; classes decorated with
+            ``temporay.dedicated_actor`` always do. Dedicated actors come from a warm pool
+            (``dedicated_warm``) and are recycled (up to ``dedicated_max_idle`` idle);
+            ``dedicated_actor_options`` are their Ray options (default ``{"num_cpus": 0}``).
         ray_init_kwargs: Extra ``ray.init`` arguments when this runner connects or starts Ray.
     """
 
@@ -128,6 +135,10 @@ class RayWorkflowRunner(WorkflowRunner):
         max_inflight_per_shard: int = 2,
         max_batch: int = 256,
         transport: str = "socket",
+        dedicated: DedicatedSpec = (),
+        dedicated_warm: int = 1,
+        dedicated_max_idle: int = 4,
+        dedicated_actor_options: dict[str, Any] | None = None,
         ray_init_kwargs: dict[str, Any] | None = None,
     ) -> None:
         self.router_id = uuid.uuid4().hex
@@ -154,12 +165,16 @@ class RayWorkflowRunner(WorkflowRunner):
         if transport not in TRANSPORTS:
             raise ValueError(f"transport must be one of {TRANSPORTS}, not {transport!r}")
         self._transport = transport
+        self._dedicated_spec = dedicated
+        self._dedicated_warm = dedicated_warm
+        self._dedicated_max_idle = dedicated_max_idle
+        self._dedicated_options = dict(dedicated_actor_options or {"num_cpus": 0})
         self._ray_init_kwargs = ray_init_kwargs
         self._worker_failure_types: Sequence[type[BaseException]] = ()
         self._code_objects: dict[Any, None] = {}
         self._templates: dict[tuple[Any, ...], _TemplateBlob] = {}
         self._template_lock = threading.Lock()
-        self._start_lock = threading.Lock()
+        self._start_lock = threading.RLock()
         self._state = _RunnerState()
         self._runs: dict[RunKey, RemoteRun] = {}
         self._runs_lock = threading.Lock()
@@ -265,6 +280,9 @@ class RayWorkflowRunner(WorkflowRunner):
                 pool.close(timeout=1.0)
                 raise
             self._state.pool = pool
+            self._state.settings = settings
+            if self._needs_dedicated():
+                self._dedicated_pool()
             self._state.janitor = _Janitor(self)
             self._state.janitor.start()
         return self
@@ -279,6 +297,57 @@ class RayWorkflowRunner(WorkflowRunner):
                 run.closed = True
             self._state.drain_timeout = drain_timeout
             self._finalizer()
+
+    def _needs_dedicated(self) -> bool:
+        spec = self._dedicated_spec
+        return bool(callable(spec) or spec) or any(
+            getattr(cls, DEDICATED_MARKER, False) for cls in self._code_objects
+        )
+
+    def _dedicated_pool(self) -> DedicatedPool:
+        with self._start_lock:
+            found = self._state.dedicated
+            if found is not None:
+                return found
+            settings = self._state.settings
+            if settings is None:
+                raise RunnerClosedError("this RayWorkflowRunner is not started")
+            pool = DedicatedPool(
+                self.router_id,
+                dataclasses.replace(
+                    settings,
+                    count=self._dedicated_warm,
+                    threads=4,
+                    name_prefix="temporay-dedicated",
+                    replace_lost=False,
+                    actor_options=tuple(self._dedicated_options.items()),
+                ),
+                registry=self._state.registry,
+                on_lost=_weak_callback(self._shard_lost),
+                warm=self._dedicated_warm,
+                max_idle=self._dedicated_max_idle,
+            )
+            pool.start()
+            self._state.dedicated = pool
+            return pool
+
+    def _place(self, run: RemoteRun) -> ShardChannel:
+        if wants_dedicated(self._dedicated_spec, run.get_info(), run.workflow_class):
+            run.dedicated = True
+            self._pool()
+            budget = self.deadlock_budget
+            return self._dedicated_pool().acquire(timeout=budget / 2 if budget else 30.0)
+        return self._pool().place()
+
+    def _unplace(self, run: RemoteRun, channel: ShardChannel) -> None:
+        if run.dedicated:
+            dedicated = self._state.dedicated
+            if dedicated is not None:
+                dedicated.release(channel)
+            return
+        pool = self._state.pool
+        if pool is not None:
+            pool.release(channel)
 
     @property
     def registry(self) -> Any:
@@ -454,6 +523,8 @@ class RemoteRun(WorkflowInstance):
         self._channel: ShardChannel | None = None
         self._metrics = runner._metric_replayer(det.extern_functions.get(METRIC_METER_EXTERN))
         self.shard_name = ""
+        self.workflow_class = det.defn.cls
+        self.dedicated = False
         self.lost: str | None = None
         self.busy = False
         self.closed = False
@@ -502,7 +573,7 @@ class RemoteRun(WorkflowInstance):
         self.key.to_proto(envelope.key)
         first = self._channel is None
         if first:
-            self._channel = self._runner._pool().place()
+            self._channel = self._runner._place(self)
             self.shard_name = self._channel.member.name
             self._fill_spec(envelope.spec, self._channel)
         channel = self._channel
@@ -523,7 +594,8 @@ class RemoteRun(WorkflowInstance):
         result = pending.result
         if first:
             if result.run_lost:
-                self._runner._pool().release(channel)
+                self._runner._unplace(self, channel)
+                self._channel = None
             else:
                 member = channel.member
                 member.templates_sent.add(self._blob.template_id)
@@ -557,9 +629,7 @@ class RemoteRun(WorkflowInstance):
         if channel is not None:
             if channel.member.alive and not self.closed:
                 channel.dispose(self.key)
-            pool = self._runner._state.pool
-            if pool is not None:
-                pool.release(channel)
+            self._runner._unplace(self, channel)
             self._channel = None
         self._runner._forget(self)
         return wfcomp.WorkflowActivationCompletion(
@@ -590,6 +660,8 @@ class _RunnerState:
     """Everything teardown needs, kept apart from the runner so ``weakref.finalize`` works."""
 
     pool: ShardPool | None = None
+    dedicated: DedicatedPool | None = None
+    settings: ShardSettings | None = None
     registry: Any = None
     janitor: _Janitor | None = None
     owns_ray: bool = False
@@ -605,11 +677,13 @@ def _teardown(state: _RunnerState) -> None:
         state.janitor.stop()
     if not ray.is_initialized():
         return  # Ray is gone already (interpreter exit): our actors died with it
-    if state.pool is not None:
+    for pool in (state.pool, state.dedicated):
+        if pool is None:
+            continue
         try:
-            state.pool.close(timeout=state.drain_timeout)
+            pool.close(timeout=state.drain_timeout)
         except Exception:
-            logger.exception("Closing the shard pool failed")
+            logger.exception("Closing a shard pool failed")
     if state.registry is not None:
         try:
             ray.kill(state.registry, no_restart=True)
@@ -649,6 +723,8 @@ class _Janitor:
                 continue
             try:
                 pool.flush_disposals()
+                if runner._state.dedicated is not None:
+                    runner._state.dedicated.flush_disposals()
                 if time.monotonic() - last_report >= self.REPORT_PERIOD_S:
                     last_report = time.monotonic()
                     runner._report_to_registry()

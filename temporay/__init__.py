@@ -15,8 +15,10 @@ if TYPE_CHECKING:
     from temporay.cluster.plugin import RayPlugin
     from temporay.cluster.runner import RayWorkflowRunner
     from temporay.runtime.local_runner import LocalWorkflowRunner
+    from temporay.runtime.placement import dedicated_actor
 
 _LAZY = {
+    "dedicated_actor": "temporay.runtime.placement",
     "LocalWorkflowRunner": "temporay.runtime.local_runner",
     "RayPlugin": "temporay.cluster.plugin",
     "RayWorkflowRunner": "temporay.cluster.runner",
@@ -34,4 +36,10 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
-__all__ = ["LocalWorkflowRunner", "RayPlugin", "RayWorkflowRunner", "__version__"]
+__all__ = [
+    "LocalWorkflowRunner",
+    "RayPlugin",
+    "RayWorkflowRunner",
+    "__version__",
+    "dedicated_actor",
+]
