@@ -121,8 +121,9 @@ class DedicatedPool:
                         return
                 try:
                     channel = self._pool.add_one()
-                except Exception:
-                    logger.warning("Starting a warm dedicated actor failed", exc_info=True)
+                except BaseException:  # includes Ray's SystemExit when Ray shuts down meanwhile
+                    if not self._closed:
+                        logger.warning("Starting a warm dedicated actor failed", exc_info=True)
                     return
                 with self._changed:
                     self._idle.append(channel)
