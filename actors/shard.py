@@ -151,12 +151,17 @@ class ShardCore:
         if len(batch.items) == 1:
             # The common case at low load: run on this thread, saving a thread hop.
             result.done.append(self._execute_guarded(batch.items[0], received))
-            return result.SerializeToString()
-        futures: dict[Future[pb.CompletionEnvelope], _Item] = {}
-        for item in batch.items:
-            future = self._pool.submit(self._execute_guarded, item, received)
-            futures[future] = _item(item, received)
-        self._gather(futures, result)
+        else:
+            futures: dict[Future[pb.CompletionEnvelope], _Item] = {}
+            for item in batch.items:
+                future = self._pool.submit(self._execute_guarded, item, received)
+                futures[future] = _item(item, received)
+            self._gather(futures, result)
+        return self._serialize(result)
+
+    def _serialize(self, result: pb.BatchResult) -> bytes:
+        with self._lock:
+            result.stuck_threads = len(self._counters.stuck_threads)
         return result.SerializeToString()
 
     def collect(self, data: bytes) -> bytes:
@@ -176,7 +181,7 @@ class ShardCore:
                     )
         if futures:
             self._gather(futures, result)
-        return result.SerializeToString()
+        return self._serialize(result)
 
     def dispose(self, keys: list[tuple[str, str, int]]) -> int:
         return self._dispose_all([RunKey(*k) for k in keys])

@@ -27,6 +27,11 @@ PROBE_TIMEOUT_S = 10.0
 """A shard that does not answer a ping (its own concurrency group) this long is replaced: slow
 is not dead, and killing a merely overloaded shard would only add replays to the load."""
 
+STUCK_THREADS_LIMIT = 4
+"""Threads of a shard still stuck in activations the watchdog gave up on (blocked in C code, out
+of reach of its interrupt) before the shard is recycled: each holds its run's memory and a
+thread for good."""
+
 TRANSPORTS = ("socket", "ray")
 
 
@@ -160,6 +165,7 @@ class ShardPool:
             max_batch=self._settings.max_batch,
             on_unreachable=self._suspect,
             on_timeout=self._timed_out,
+            on_stuck=self._stuck,
         )
         with self._lock:
             closing = self._closing
@@ -235,6 +241,14 @@ class ShardPool:
         member.strikes += 1
         if member.strikes >= STRIKES_BEFORE_PROBE:
             self._suspect(member, TimeoutError("activations time out"))
+
+    def _stuck(self, member: ShardMember, threads: int) -> None:
+        if threads >= STUCK_THREADS_LIMIT and member.alive and not self._closed.is_set():
+            error = RuntimeError(f"{threads} threads stuck in activations; recycling the shard")
+            try:
+                self._events.submit(self._lost, member, error)
+            except RuntimeError:
+                pass
 
     def _suspect(self, member: ShardMember, error: BaseException) -> None:
         if member.alive and not self._closed.is_set():

@@ -110,6 +110,7 @@ class ShardChannel:
         max_batch: int,
         on_unreachable: Callable[[ShardMember, BaseException], None],
         on_timeout: Callable[[ShardMember], None],
+        on_stuck: Callable[[ShardMember, int], None],
     ) -> None:
         self.member = member
         self.transport = transport
@@ -117,6 +118,7 @@ class ShardChannel:
         self._max_batch = max_batch
         self._on_unreachable = on_unreachable
         self._on_timeout = on_timeout
+        self._on_stuck = on_stuck
         self._lock = threading.Lock()
         self._queue: list[PendingActivation] = []
         self._inflight = 0
@@ -221,6 +223,8 @@ class ShardChannel:
             if found is not None:
                 found.resolve(result=envelope)
         member.strikes = 0
+        if result.stuck_threads:
+            self._on_stuck(member, result.stuck_threads)
         waiting = [
             by_key[key]
             for key in (RunKey.from_proto(k) for k in result.pending)

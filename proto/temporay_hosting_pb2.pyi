@@ -568,8 +568,13 @@ class BatchResult(_message.Message):
     SHARD_INSTANCE_FIELD_NUMBER: _builtins.int
     DONE_FIELD_NUMBER: _builtins.int
     PENDING_FIELD_NUMBER: _builtins.int
+    STUCK_THREADS_FIELD_NUMBER: _builtins.int
     shard_instance: _builtins.str
     """Changes whenever the shard process is replaced: runs placed on an older one are gone."""
+    stuck_threads: _builtins.int
+    """Threads still stuck in activations the watchdog gave up on; past a limit the router
+    recycles the shard (its runs are evicted and replayed elsewhere).
+    """
     @_builtins.property
     def done(self) -> _containers.RepeatedCompositeFieldContainer[Global___CompletionEnvelope]: ...
     @_builtins.property
@@ -582,10 +587,11 @@ class BatchResult(_message.Message):
         shard_instance: _builtins.str = ...,
         done: _abc.Iterable[Global___CompletionEnvelope] | None = ...,
         pending: _abc.Iterable[Global___RunKey] | None = ...,
+        stuck_threads: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["done", b"done", "pending", b"pending", "shard_instance", b"shard_instance"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["done", b"done", "pending", b"pending", "shard_instance", b"shard_instance", "stuck_threads", b"stuck_threads"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

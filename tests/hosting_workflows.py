@@ -248,6 +248,19 @@ class DeadlockWorkflow:
         return f"spun {total}"
 
 
+@workflow.defn
+class BlockedInCWorkflow:
+    """Blocks its thread in C (time.sleep) where no interrupt reaches it; only runs with
+    isolation off (temporay's restrictions refuse time.sleep in workflow code)."""
+
+    @workflow.run
+    async def run(self, seconds: float) -> str:
+        import time
+
+        time.sleep(seconds)
+        return "woke"
+
+
 ALL_WORKFLOWS = [
     NoopWorkflow,
     ActivityWorkflow,
@@ -264,4 +277,5 @@ ALL_WORKFLOWS = [
     CpuWorkflow,
     MetricsWorkflow,
     DeadlockWorkflow,
+    BlockedInCWorkflow,
 ]

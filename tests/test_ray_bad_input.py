@@ -159,3 +159,38 @@ def _continue(pid: int, kill: Callable[[int, int], None] = os.kill) -> None:
         kill(pid, signal.SIGCONT)
     except ProcessLookupError:
         pass
+
+
+async def test_a_shard_with_threads_stuck_in_c_is_recycled(
+    client: Client, ray_cluster: None, task_queue: str
+) -> None:
+    runner = RayWorkflowRunner(shards=1, isolation=False, shims=False)
+    async with runner, Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[wf.BlockedInCWorkflow, wf.NoopWorkflow],
+        workflow_runner=runner,
+    ):
+        original = runner._pool().channels()[0].member
+        blocked = [
+            await client.start_workflow(
+                wf.BlockedInCWorkflow.run, 120.0, id=f"stuck-{i}-{uuid.uuid4().hex[:6]}",
+                task_queue=task_queue,
+            )
+            for i in range(4)
+        ]
+        for h in blocked:
+            assert "TMPRL1101" in await _task_failure(h)
+        # The next answer from the shard reports its stuck threads: the router recycles it.
+        for h in blocked:
+            await h.terminate("test done")
+        result = await client.execute_workflow(
+            wf.NoopWorkflow.run, id=f"after-stuck-{uuid.uuid4().hex[:6]}", task_queue=task_queue
+        )
+        assert result == "done"
+        for _ in range(600):
+            if not original.alive and runner._pool().live_count() == 1:
+                break
+            await asyncio.sleep(0.1)
+        assert not original.alive, "the shard with stuck threads was recycled"
+        assert runner._pool().live_count() == 1

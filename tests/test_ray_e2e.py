@@ -32,18 +32,26 @@ class Hosted:
     runner: RayWorkflowRunner
 
 
-def _plugin_sdk() -> tuple[dict[str, Any], RayWorkflowRunner | None]:
-    return {"plugins": [RayPlugin(shards=2, engine="sdk")]}, None
+def _plugin(engine: Any) -> Callable[[], tuple[dict[str, Any], RayWorkflowRunner | None]]:
+    def setup() -> tuple[dict[str, Any], RayWorkflowRunner | None]:
+        return {"plugins": [RayPlugin(shards=2, engine=engine)]}, None
+
+    return setup
 
 
-def _runner_sandboxed() -> tuple[dict[str, Any], RayWorkflowRunner | None]:
-    runner = RayWorkflowRunner(shards=2, engine=SandboxedWorkflowRunner())
-    return {"workflow_runner": runner}, runner
+def _runner(engine: Any) -> Callable[[], tuple[dict[str, Any], RayWorkflowRunner | None]]:
+    def setup() -> tuple[dict[str, Any], RayWorkflowRunner | None]:
+        runner = RayWorkflowRunner(shards=2, engine=engine)
+        return {"workflow_runner": runner}, runner
+
+    return setup
 
 
 SETUPS: dict[str, Callable[[], tuple[dict[str, Any], RayWorkflowRunner | None]]] = {
-    "plugin-sdk-engine": _plugin_sdk,
-    "runner-sandboxed-engine": _runner_sandboxed,
+    "plugin-sdk-engine": _plugin("sdk"),
+    "plugin-sandboxed-engine": _plugin(SandboxedWorkflowRunner()),
+    "runner-sdk-engine": _runner("sdk"),
+    "runner-sandboxed-engine": _runner(SandboxedWorkflowRunner()),
 }
 
 
