@@ -39,6 +39,7 @@ from temporay.runtime.hosted_run import (
 )
 
 from .code import WorkflowCodeError, ensure_main_loaded
+from .metrics import ShardMetrics
 from .transport import COLLECT, RUN_BATCH, ShardServer
 from .wire import RunKey, delta_to_proto, metric_op_to_proto
 
@@ -515,6 +516,7 @@ class Shard:
                 {RUN_BATCH: self._core.run_batch, COLLECT: self._core.collect},
                 name=name,
             )
+        self._metrics = ShardMetrics(name, lambda: pb.ShardStats.FromString(self._core.stats()))
 
     @ray.method(concurrency_group="control")
     def endpoint(self) -> tuple[str, int] | None:
