@@ -20,6 +20,7 @@ pytestmark = pytest.mark.timeout(240)
 
 def _scrape() -> list[str]:
     node = ray._private.worker.global_worker.node
+    assert node is not None
     url = f"http://{node.node_ip_address}:{node.metrics_export_port}/metrics"
     body = urllib.request.urlopen(url, timeout=10).read().decode()
     return [line for line in body.splitlines() if "temporay_shard" in line and not line.startswith("#")]
