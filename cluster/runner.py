@@ -1,10 +1,9 @@
 """``RayWorkflowRunner``: a ``temporalio.worker.WorkflowRunner`` whose runs live on Ray shard actors.
 
 The Worker keeps doing what it does (pollers, sdk-core, codec, sticky cache); each run it creates
-is a ``RemoteRun`` proxy here, and every activation is one Ray call to the shard hosting the run.
-The proxy honours the SDK's runner contract (DESIGN.md §2.1): no Ray call on the event loop,
-serialization contexts answered from the snapshot the shard returns, ``get_thread_id() -> None``
-and our own activation budget, evictions that complete locally and never raise.
+is a ``RemoteRun`` proxy (``remote_run.py``) and every activation is one hop to the shard hosting
+the run. The runner owns the lifecycle: connecting to Ray, the shard pools, placement, the
+registry, asking the Worker's core to evict runs of a lost shard, and teardown.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ import dataclasses
 import itertools
 import logging
 import threading
-import time
 import uuid
 import weakref
 from collections.abc import Callable, Sequence
@@ -23,16 +21,10 @@ from types import TracebackType
 from typing import Any
 
 import ray
-import temporalio.bridge.proto.workflow_activation as wfact
-import temporalio.bridge.proto.workflow_completion as wfcomp
-import temporalio.converter
 import temporalio.workflow
-from temporalio.converter import StorageDriverStoreContext
 from temporalio.worker import WorkflowInstance, WorkflowInstanceDetails, WorkflowRunner
-from temporalio.worker._command_aware_visitor import CommandInfo
 
 from temporay.actors.code import (
-    MainModule,
     dumps_code,
     runtime_env_for,
     source_roots_for,
@@ -40,46 +32,24 @@ from temporay.actors.code import (
     uses_main,
 )
 from temporay.actors.registry import Registry
-from temporay.actors.wire import RunKey, delta_from_proto, metric_op_from_proto
-from temporay.proto import hosting as pb
-from temporay.runtime.contexts import ContextMirror
+from temporay.actors.wire import RunKey
 from temporay.runtime.engines import EngineFactory, EngineSpec
-from temporay.runtime.externs import (
-    LOCAL_ACTIVITY_CHECK_EXTERN,
-    METRIC_METER_EXTERN,
-    LocalActivityCatalog,
-    MetricReplayer,
-)
-from temporay.runtime.failures import failed_completion
-from temporay.runtime.hosted_run import RunTemplate, details_from_instance_details
+from temporay.runtime.externs import METRIC_METER_EXTERN, MetricReplayer
 from temporay.runtime.local_runner import LocalWorkflowRunner
 from temporay.runtime.placement import DEDICATED_MARKER
 
 from .connect import cluster_cpus, connect_ray
 from .dedicated import DedicatedPool, DedicatedSpec, wants_dedicated
+from .janitor import Janitor
 from .pool import TRANSPORTS, NoLiveShardError, ShardPool, ShardSettings
-from .routing import PendingActivation, ShardChannel, ShardMember
+from .remote_run import RemoteRun, RunnerClosedError, ShardLostError
+from .routing import ShardChannel, ShardMember
+from .templates import TemplateCache
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_DEADLOCK_BUDGET_S = 1.75
 """Below the Worker's own 2 s deadlock timeout, leaving room to answer with a clear failure."""
-
-
-class ShardLostError(RuntimeError):
-    """The shard hosting a run died or stopped answering; the Worker will evict and replay it."""
-
-
-class RunnerClosedError(RuntimeError):
-    """The runner was closed; it cannot host runs any more."""
-
-
-@dataclass(frozen=True)
-class _TemplateBlob:
-    template_id: str
-    data: bytes
-    main: MainModule | None
-    catalog: LocalActivityCatalog
 
 
 class RayWorkflowRunner(WorkflowRunner):
@@ -170,10 +140,8 @@ class RayWorkflowRunner(WorkflowRunner):
         self._dedicated_max_idle = dedicated_max_idle
         self._dedicated_options = dict(dedicated_actor_options or {"num_cpus": 0})
         self._ray_init_kwargs = ray_init_kwargs
-        self._worker_failure_types: Sequence[type[BaseException]] = ()
         self._code_objects: dict[Any, None] = {}
-        self._templates: dict[tuple[Any, ...], _TemplateBlob] = {}
-        self._template_lock = threading.Lock()
+        self._templates = TemplateCache()
         self._start_lock = threading.RLock()
         self._state = _RunnerState()
         self._runs: dict[RunKey, RemoteRun] = {}
@@ -207,16 +175,20 @@ class RayWorkflowRunner(WorkflowRunner):
     def set_worker_level_failure_exception_types(
         self, types: Sequence[type[BaseException]]
     ) -> None:
-        self._worker_failure_types = types
         self._engine.set_worker_level_failure_exception_types(types)
 
     def create_instance(self, det: WorkflowInstanceDetails) -> WorkflowInstance:
         # On the Worker's event loop: no Ray call here; the run is created by its first activation.
         if self._state.closed:
             raise RunnerClosedError("this RayWorkflowRunner was closed")
-        blob = self._template(det)
         key = RunKey(self.router_id, det.info.run_id, next(self._incarnations))
-        run = RemoteRun(self, key, det, blob)
+        run = RemoteRun(
+            self,
+            key,
+            det,
+            self._templates.blob_for(det),
+            self._metric_replayer(det.extern_functions.get(METRIC_METER_EXTERN)),
+        )
         with self._runs_lock:
             self._runs[key] = run
         return run
@@ -283,7 +255,7 @@ class RayWorkflowRunner(WorkflowRunner):
             self._state.settings = settings
             if self._needs_dedicated():
                 self._dedicated_pool()
-            self._state.janitor = _Janitor(self)
+            self._state.janitor = Janitor(self)
             self._state.janitor.start()
         return self
 
@@ -331,7 +303,9 @@ class RayWorkflowRunner(WorkflowRunner):
             self._state.dedicated = pool
             return pool
 
-    def _place(self, run: RemoteRun) -> ShardChannel:
+    # --- RunHost: what runs ask of their runner -----------------------------------------------------
+
+    def place(self, run: RemoteRun) -> ShardChannel:
         if wants_dedicated(self._dedicated_spec, run.get_info(), run.workflow_class):
             run.dedicated = True
             self._pool()
@@ -339,7 +313,7 @@ class RayWorkflowRunner(WorkflowRunner):
             return self._dedicated_pool().acquire(timeout=budget / 2 if budget else 30.0)
         return self._pool().place()
 
-    def _unplace(self, run: RemoteRun, channel: ShardChannel) -> None:
+    def unplace(self, run: RemoteRun, channel: ShardChannel) -> None:
         if run.dedicated:
             dedicated = self._state.dedicated
             if dedicated is not None:
@@ -410,55 +384,6 @@ class RayWorkflowRunner(WorkflowRunner):
             assert pool is not None
         return pool
 
-    def _template(self, det: WorkflowInstanceDetails) -> _TemplateBlob:
-        factory = det.payload_converter_factory
-        owner = getattr(factory, "__self__", None)
-        fingerprint = (
-            det.defn.cls,
-            id(owner) if owner is not None else id(factory),
-            det.failure_converter_class,
-            tuple(det.interceptor_classes),
-            tuple(det.worker_level_failure_exception_types),
-            det.disable_eager_activity_execution,
-            id(det.patch_activation_callback),
-            det.default_workflow_logic_flags,
-            id(det.extern_functions),
-        )
-        with self._template_lock:
-            found = self._templates.get(fingerprint)
-            if found is not None:
-                return found
-        if isinstance(owner, temporalio.converter.DataConverter):
-            # The codec and external storage stay here: the Worker applies them.
-            stripped = dataclasses.replace(owner, payload_codec=None, external_storage=None)
-            factory = stripped._new_payload_converter
-        catalog = LocalActivityCatalog.probe(
-            det.extern_functions.get(LOCAL_ACTIVITY_CHECK_EXTERN)
-        )
-        template = RunTemplate(
-            workflow_class=det.defn.cls,
-            payload_converter_factory=factory,
-            failure_converter_class=det.failure_converter_class,
-            interceptor_classes=tuple(det.interceptor_classes),
-            worker_level_failure_exception_types=tuple(det.worker_level_failure_exception_types),
-            disable_eager_activity_execution=det.disable_eager_activity_execution,
-            patch_activation_callback=det.patch_activation_callback,
-            default_workflow_logic_flags=det.default_workflow_logic_flags,
-            extern_names=tuple(det.extern_functions),
-            local_activities=catalog,
-        )
-        objects = [det.defn.cls, *det.interceptor_classes, det.failure_converter_class]
-        ship_main = uses_main(objects) or _factory_in_main(factory)
-        main = MainModule.of_driver() if ship_main else None
-        blob = _TemplateBlob(
-            template_id=uuid.uuid4().hex,
-            data=dumps_code(template, ship_main=main is not None),
-            main=main,
-            catalog=catalog,
-        )
-        with self._template_lock:
-            return self._templates.setdefault(fingerprint, blob)
-
     def _metric_replayer(self, det_meter_fn: Callable[[], Any] | None) -> MetricReplayer | None:
         if det_meter_fn is None:
             return None
@@ -469,7 +394,11 @@ class RayWorkflowRunner(WorkflowRunner):
             self._metric_replayers[key] = replayer
         return replayer
 
-    def _forget(self, run: RemoteRun) -> None:
+    def placed(self, run: RemoteRun) -> None:
+        info = run.get_info()
+        self._placements.append((run.key.run_id, info.workflow_id, info.workflow_type, run.shard_name))
+
+    def forget(self, run: RemoteRun) -> None:
         with self._runs_lock:
             self._runs.pop(run.key, None)
         if run.shard_name:
@@ -492,7 +421,14 @@ class RayWorkflowRunner(WorkflowRunner):
             evicted,
         )
 
-    def _report_to_registry(self) -> None:
+    # --- chores (the janitor's) ---------------------------------------------------------------------
+
+    def flush_disposals(self) -> None:
+        for pool in (self._state.pool, self._state.dedicated):
+            if pool is not None:
+                pool.flush_disposals()
+
+    def report_to_registry(self) -> None:
         registry = self._state.registry
         if registry is None or not (self._placements or self._removals):
             return
@@ -502,139 +438,6 @@ class RayWorkflowRunner(WorkflowRunner):
             registry.report_runs.remote(self.router_id, placed, removed)
         except Exception:
             logger.debug("Reporting runs to the registry failed", exc_info=True)
-
-
-class RemoteRun(WorkflowInstance):
-    """The Worker-side proxy of one run hosted on a shard."""
-
-    def __init__(
-        self,
-        runner: RayWorkflowRunner,
-        key: RunKey,
-        det: WorkflowInstanceDetails,
-        blob: _TemplateBlob,
-    ) -> None:
-        self._runner = runner
-        self.key = key
-        self._info = det.info
-        self._det: WorkflowInstanceDetails | None = det
-        self._blob = blob
-        self._mirror = ContextMirror(det.info)
-        self._channel: ShardChannel | None = None
-        self._metrics = runner._metric_replayer(det.extern_functions.get(METRIC_METER_EXTERN))
-        self.shard_name = ""
-        self.workflow_class = det.defn.cls
-        self.dedicated = False
-        self.lost: str | None = None
-        self.busy = False
-        self.closed = False
-
-    # --- WorkflowInstance ---------------------------------------------------------------------------
-
-    def activate(self, act: wfact.WorkflowActivation) -> wfcomp.WorkflowActivationCompletion:
-        if len(act.jobs) == 1 and act.jobs[0].HasField("remove_from_cache"):
-            return self._evict(act)
-        self.busy = True
-        try:
-            return self._activate(act)
-        except BaseException as err:  # never raise into the Worker
-            logger.exception("Hosting activation of run %s failed", self.key.run_id)
-            return failed_completion(act.run_id, err)
-        finally:
-            self.busy = False
-
-    def get_serialization_context(
-        self, command_info: CommandInfo | None
-    ) -> temporalio.converter.SerializationContext | None:
-        return self._mirror.serialization_context(command_info)
-
-    def get_external_store_context(
-        self, command_info: CommandInfo | None
-    ) -> StorageDriverStoreContext:
-        return self._mirror.store_context(command_info)
-
-    def get_info(self) -> temporalio.workflow.Info:
-        return self._info
-
-    def get_thread_id(self) -> int | None:
-        # The code runs in another process: there is no thread here to interrupt.
-        return None
-
-    # --- internals ----------------------------------------------------------------------------------
-
-    def _activate(self, act: wfact.WorkflowActivation) -> wfcomp.WorkflowActivationCompletion:
-        if self.closed:
-            raise RunnerClosedError("the RayWorkflowRunner hosting this run was closed")
-        if self.lost is not None:
-            raise ShardLostError(f"run {self.key.run_id} cannot continue: {self.lost}")
-        budget = self._runner.deadlock_budget
-        deadline = time.monotonic() + budget if budget is not None else float("inf")
-        envelope = pb.ActivationEnvelope(activation=act.SerializeToString())
-        self.key.to_proto(envelope.key)
-        first = self._channel is None
-        if first:
-            self._channel = self._runner._place(self)
-            self.shard_name = self._channel.member.name
-            self._fill_spec(envelope.spec, self._channel)
-        channel = self._channel
-        assert channel is not None
-        pending = PendingActivation(self.key, envelope, deadline)
-        channel.activate(pending)
-        if pending.result is None:
-            failure = pending.failure
-            assert failure is not None
-            self.lost = failure.message
-            if failure.kind == "timeout":
-                raise ShardLostError(
-                    f"[TMPRL1101] Potential deadlock detected: the activation of run "
-                    f"{self.key.run_id} on shard {self.shard_name} did not complete within "
-                    f"{budget}s; the run is dropped and will be replayed"
-                )
-            raise ShardLostError(f"run {self.key.run_id}: {failure.message}")
-        result = pending.result
-        if first:
-            if result.run_lost:
-                self._runner._unplace(self, channel)
-                self._channel = None
-            else:
-                member = channel.member
-                member.templates_sent.add(self._blob.template_id)
-                self._det = None  # what the shard needed is there now
-                self._runner._placements.append(
-                    (self.key.run_id, self._info.workflow_id, self._info.workflow_type, member.name)
-                )
-        if result.run_lost:
-            self.lost = "the shard dropped it"
-        self._mirror.apply(delta_from_proto(result.contexts))
-        if result.metric_ops and self._metrics is not None:
-            self._metrics.apply([metric_op_from_proto(op) for op in result.metric_ops])
-        completion = wfcomp.WorkflowActivationCompletion.FromString(result.completion)
-        return completion
-
-    def _fill_spec(self, spec: pb.RunSpec, channel: ShardChannel) -> None:
-        assert self._det is not None
-        blob = self._blob
-        spec.template_id = blob.template_id
-        if blob.template_id not in channel.member.templates_sent:
-            spec.template = blob.data
-            if blob.main is not None:
-                spec.main_module_hash = blob.main.digest
-                spec.main_module_source = blob.main.source
-                spec.main_module_path = blob.main.path
-        spec.details = dumps_code(details_from_instance_details(self._det), ship_main=False)
-
-    def _evict(self, act: wfact.WorkflowActivation) -> wfcomp.WorkflowActivationCompletion:
-        """Complete locally at once; the shard unwinds the run when the disposal reaches it."""
-        channel = self._channel
-        if channel is not None:
-            if channel.member.alive and not self.closed:
-                channel.dispose(self.key)
-            self._runner._unplace(self, channel)
-            self._channel = None
-        self._runner._forget(self)
-        return wfcomp.WorkflowActivationCompletion(
-            run_id=act.run_id, successful=wfcomp.Success()
-        )
 
 
 def _weak_callback(method: Callable[[ShardMember], None]) -> Callable[[ShardMember], None]:
@@ -648,13 +451,6 @@ def _weak_callback(method: Callable[[ShardMember], None]) -> Callable[[ShardMemb
     return call
 
 
-def _factory_in_main(factory: Callable[..., Any]) -> bool:
-    owner = getattr(factory, "__self__", None)
-    target = owner if owner is not None else factory
-    classes = [type(target), getattr(target, "payload_converter_class", None)]
-    return uses_main([c for c in classes if c is not None])
-
-
 @dataclass
 class _RunnerState:
     """Everything teardown needs, kept apart from the runner so ``weakref.finalize`` works."""
@@ -663,7 +459,7 @@ class _RunnerState:
     dedicated: DedicatedPool | None = None
     settings: ShardSettings | None = None
     registry: Any = None
-    janitor: _Janitor | None = None
+    janitor: Janitor | None = None
     owns_ray: bool = False
     ever_started: bool = False
     shipped_roots: set[str] | None = None
@@ -693,44 +489,4 @@ def _teardown(state: _RunnerState) -> None:
         ray.shutdown()
 
 
-class _Janitor:
-    """Background chores of one runner: flush disposals, probe suspect shards, report runs."""
-
-    DISPOSAL_PERIOD_S = 0.2
-    REPORT_PERIOD_S = 1.0
-
-    def __init__(self, runner: RayWorkflowRunner) -> None:
-        self._runner = weakref.ref(runner)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="temporay-janitor", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not threading.current_thread():
-            self._thread.join(timeout=5)
-
-    def _loop(self) -> None:
-        last_report = time.monotonic()
-        while not self._stop.wait(self.DISPOSAL_PERIOD_S):
-            runner = self._runner()
-            if runner is None:
-                return
-            pool = runner._state.pool
-            if pool is None:
-                continue
-            try:
-                pool.flush_disposals()
-                if runner._state.dedicated is not None:
-                    runner._state.dedicated.flush_disposals()
-                if time.monotonic() - last_report >= self.REPORT_PERIOD_S:
-                    last_report = time.monotonic()
-                    runner._report_to_registry()
-            except Exception:
-                logger.exception("temporay janitor chore failed")
-            del runner
-
-
-__all__ = ["NoLiveShardError", "RayWorkflowRunner", "RemoteRun", "ShardLostError"]
+__all__ = ["NoLiveShardError", "RayWorkflowRunner", "RemoteRun", "RunnerClosedError", "ShardLostError"]

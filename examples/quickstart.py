@@ -141,7 +141,7 @@ async def main() -> None:
             elapsed = time.perf_counter() - started
             assert all(r.approved_by == "alice" and r.charge.startswith("charged") for r in receipts)
             print(f"{len(receipts)} orders processed in {elapsed:.1f}s; first: {receipts[0]}")
-            runner._report_to_registry()
+            runner.report_to_registry()
             await asyncio.sleep(0.2)
             described = await runner.registry.describe.remote()
             print("Shards (registry):")

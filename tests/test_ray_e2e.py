@@ -210,7 +210,7 @@ async def test_runs_are_spread_over_shards_and_listed_in_the_registry(hosted: Ho
     # Registry reports are batched every second.
     directory: list[dict[str, Any]] = []
     for _ in range(100):
-        runner._report_to_registry()
+        runner.report_to_registry()
         directory = await runner.registry.runs.remote()
         found = {r["run_id"] for r in directory}
         if all(h.result_run_id in found for h in handles):

@@ -1,0 +1,184 @@
+"""``RemoteRun``: the Worker-side proxy of one workflow run hosted on a shard.
+
+It honours the SDK's runner contract (DESIGN.md §2.1): nothing remote before the first activation
+(which runs on an executor thread); serialization contexts answered from the mirror its shard's
+completions keep current; ``get_thread_id() -> None`` and our own activation budget; evictions
+that complete locally at once and never raise.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Protocol
+
+import temporalio.bridge.proto.workflow_activation as wfact
+import temporalio.bridge.proto.workflow_completion as wfcomp
+import temporalio.converter
+import temporalio.workflow
+from temporalio.converter import StorageDriverStoreContext
+from temporalio.worker import WorkflowInstance, WorkflowInstanceDetails
+from temporalio.worker._command_aware_visitor import CommandInfo
+
+from temporay.actors.code import dumps_code
+from temporay.actors.wire import RunKey, delta_from_proto, metric_op_from_proto
+from temporay.proto import hosting as pb
+from temporay.runtime.contexts import ContextMirror
+from temporay.runtime.externs import MetricReplayer
+from temporay.runtime.failures import failed_completion
+from temporay.runtime.hosted_run import details_from_instance_details
+
+from .routing import PendingActivation, ShardChannel
+from .templates import TemplateBlob
+
+logger = logging.getLogger(__name__)
+
+
+class ShardLostError(RuntimeError):
+    """The shard hosting a run died or stopped answering; the Worker will evict and replay it."""
+
+
+class RunnerClosedError(RuntimeError):
+    """The runner was closed; it cannot host runs any more."""
+
+
+class RunHost(Protocol):
+    """What a run needs from its runner."""
+
+    deadlock_budget: float | None
+
+    def place(self, run: RemoteRun) -> ShardChannel: ...
+
+    def unplace(self, run: RemoteRun, channel: ShardChannel) -> None: ...
+
+    def placed(self, run: RemoteRun) -> None: ...
+
+    def forget(self, run: RemoteRun) -> None: ...
+
+
+class RemoteRun(WorkflowInstance):
+    def __init__(
+        self,
+        host: RunHost,
+        key: RunKey,
+        det: WorkflowInstanceDetails,
+        blob: TemplateBlob,
+        metrics: MetricReplayer | None,
+    ) -> None:
+        self._host = host
+        self.key = key
+        self._info = det.info
+        self._det: WorkflowInstanceDetails | None = det
+        self._blob = blob
+        self._mirror = ContextMirror(det.info)
+        self._channel: ShardChannel | None = None
+        self._metrics = metrics
+        self.workflow_class = det.defn.cls
+        self.shard_name = ""
+        self.dedicated = False
+        self.lost: str | None = None
+        self.busy = False
+        self.closed = False
+
+    # --- WorkflowInstance ---------------------------------------------------------------------------
+
+    def activate(self, act: wfact.WorkflowActivation) -> wfcomp.WorkflowActivationCompletion:
+        if len(act.jobs) == 1 and act.jobs[0].HasField("remove_from_cache"):
+            return self._evict(act)
+        self.busy = True
+        try:
+            return self._activate(act)
+        except BaseException as err:  # never raise into the Worker
+            logger.exception("Hosting activation of run %s failed", self.key.run_id)
+            return failed_completion(act.run_id, err)
+        finally:
+            self.busy = False
+
+    def get_serialization_context(
+        self, command_info: CommandInfo | None
+    ) -> temporalio.converter.SerializationContext | None:
+        return self._mirror.serialization_context(command_info)
+
+    def get_external_store_context(
+        self, command_info: CommandInfo | None
+    ) -> StorageDriverStoreContext:
+        return self._mirror.store_context(command_info)
+
+    def get_info(self) -> temporalio.workflow.Info:
+        return self._info
+
+    def get_thread_id(self) -> int | None:
+        # The code runs in another process: there is no thread here to interrupt.
+        return None
+
+    # --- internals ----------------------------------------------------------------------------------
+
+    def _activate(self, act: wfact.WorkflowActivation) -> wfcomp.WorkflowActivationCompletion:
+        if self.closed:
+            raise RunnerClosedError("the RayWorkflowRunner hosting this run was closed")
+        if self.lost is not None:
+            raise ShardLostError(f"run {self.key.run_id} cannot continue: {self.lost}")
+        budget = self._host.deadlock_budget
+        deadline = time.monotonic() + budget if budget is not None else float("inf")
+        envelope = pb.ActivationEnvelope(activation=act.SerializeToString())
+        self.key.to_proto(envelope.key)
+        first = self._channel is None
+        if first:
+            self._channel = self._host.place(self)
+            self.shard_name = self._channel.member.name
+            self._fill_spec(envelope.spec, self._channel)
+        channel = self._channel
+        assert channel is not None
+        pending = PendingActivation(self.key, envelope, deadline)
+        channel.activate(pending)
+        if pending.result is None:
+            failure = pending.failure
+            assert failure is not None
+            self.lost = failure.message
+            if failure.kind == "timeout":
+                raise ShardLostError(
+                    f"[TMPRL1101] Potential deadlock detected: the activation of run "
+                    f"{self.key.run_id} on shard {self.shard_name} did not complete within "
+                    f"{budget}s; the run is dropped and will be replayed"
+                )
+            raise ShardLostError(f"run {self.key.run_id}: {failure.message}")
+        result = pending.result
+        if first:
+            if result.run_lost:
+                self._host.unplace(self, channel)
+                self._channel = None
+            else:
+                channel.member.templates_sent.add(self._blob.template_id)
+                self._det = None  # what the shard needed is there now
+                self._host.placed(self)
+        if result.run_lost:
+            self.lost = "the shard dropped it"
+        self._mirror.apply(delta_from_proto(result.contexts))
+        if result.metric_ops and self._metrics is not None:
+            self._metrics.apply([metric_op_from_proto(op) for op in result.metric_ops])
+        return wfcomp.WorkflowActivationCompletion.FromString(result.completion)
+
+    def _fill_spec(self, spec: pb.RunSpec, channel: ShardChannel) -> None:
+        assert self._det is not None
+        blob = self._blob
+        spec.template_id = blob.template_id
+        if blob.template_id not in channel.member.templates_sent:
+            spec.template = blob.data
+            if blob.main is not None:
+                spec.main_module_hash = blob.main.digest
+                spec.main_module_source = blob.main.source
+                spec.main_module_path = blob.main.path
+        spec.details = dumps_code(details_from_instance_details(self._det), ship_main=False)
+
+    def _evict(self, act: wfact.WorkflowActivation) -> wfcomp.WorkflowActivationCompletion:
+        """Complete locally at once; the shard unwinds the run when the disposal reaches it."""
+        channel = self._channel
+        if channel is not None:
+            if channel.member.alive and not self.closed:
+                channel.dispose(self.key)
+            self._host.unplace(self, channel)
+            self._channel = None
+        self._host.forget(self)
+        return wfcomp.WorkflowActivationCompletion(
+            run_id=act.run_id, successful=wfcomp.Success()
+        )
