@@ -13,7 +13,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, WorkflowRunner
 EngineSpec: TypeAlias = "str | WorkflowRunner"
 
 ENGINE_NAMES = ("sdk", "temporay")
-DEFAULT_ENGINE = "sdk"
+DEFAULT_ENGINE = "temporay"
 
 
 class UnknownEngineError(ValueError):
@@ -23,8 +23,9 @@ class UnknownEngineError(ValueError):
 def resolve_engine(engine: EngineSpec | None) -> WorkflowRunner:
     """Turn an engine spec into a WorkflowRunner instance.
 
-    ``"sdk"`` is the SDK's own ``_WorkflowInstanceImpl`` (what ``UnsandboxedWorkflowRunner``
-    creates); ``"temporay"`` is our runtime; a ``WorkflowRunner`` instance (for example the SDK's
+    ``"temporay"`` is our runtime (the default since it passes the whole differential corpus
+    against the SDK's instance); ``"sdk"`` is the SDK's own ``_WorkflowInstanceImpl`` (what
+    ``UnsandboxedWorkflowRunner`` creates); a ``WorkflowRunner`` instance (for example the SDK's
     ``SandboxedWorkflowRunner()``) is used as given.
     """
     if engine is None:

@@ -48,6 +48,8 @@ def _runner(engine: Any) -> Callable[[], tuple[dict[str, Any], RayWorkflowRunner
 
 
 SETUPS: dict[str, Callable[[], tuple[dict[str, Any], RayWorkflowRunner | None]]] = {
+    "plugin-default-engine": _plugin(None),
+    "runner-temporay-engine": _runner("temporay"),
     "plugin-sdk-engine": _plugin("sdk"),
     "plugin-sandboxed-engine": _plugin(SandboxedWorkflowRunner()),
     "runner-sdk-engine": _runner("sdk"),
