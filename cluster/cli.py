@@ -179,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--ray-address", default=None, help="default: the ambient or a local cluster")
     worker.add_argument("--replicas", type=int, default=0, help="Router actors (0: this process)")
     worker.add_argument("--shards", type=int, default=None, help="shards per router")
-    worker.add_argument("--engine", default="sdk", choices=["sdk", "temporay"])
+    worker.add_argument("--engine", default="temporay", choices=["temporay", "sdk"])
     worker.add_argument("--transport", default=None, choices=["socket", "ray"])
     status = sub.add_parser("status", help="describe the temporay deployments on a Ray cluster")
     status.add_argument("--ray-address", default=None)

@@ -59,9 +59,9 @@ class RayWorkflowRunner(WorkflowRunner):
         address: Ray cluster to connect to; ``None`` uses the ambient cluster (``ray.init`` done
             already, or ``RAY_ADDRESS``), else starts a local one that this runner owns.
         shards: Number of shard actors; defaults to the cluster's CPUs.
-        engine: What runs workflow code inside a shard: ``"sdk"`` (the SDK's own instance),
-            ``"temporay"`` (our runtime) or any ``WorkflowRunner`` instance, e.g. the SDK's
-            ``SandboxedWorkflowRunner()``.
+        engine: What runs workflow code inside a shard: ``"temporay"`` (our runtime, the
+            default), ``"sdk"`` (the SDK's own instance) or any ``WorkflowRunner`` instance, e.g.
+            the SDK's ``SandboxedWorkflowRunner()``.
         isolation, shims, strict, restrict_io, shared_modules, isolated_modules: temporay's
             per-run isolation and deterministic shims around the engine, as in
             ``LocalWorkflowRunner`` (on by default; the SDK's sandbox engine isolates itself).

@@ -27,8 +27,8 @@ class LocalWorkflowRunner(IsolatedWorkflowRunner):
     """Runs workflows in this process with per-run isolation and deterministic shims.
 
     Args:
-        engine: What executes workflow code: ``"sdk"`` (the SDK's own workflow instance, the
-            default), ``"temporay"`` (temporay's runtime) or any ``temporalio.worker.WorkflowRunner``.
+        engine: What executes workflow code: ``"temporay"`` (temporay's runtime, the default),
+            ``"sdk"`` (the SDK's own workflow instance) or any ``temporalio.worker.WorkflowRunner``.
             The SDK's ``SandboxedWorkflowRunner`` isolates on its own: isolation and shims are then
             left to it.
         isolation: Give each run its own copy of the workflow's modules (module globals, class
@@ -49,7 +49,7 @@ class LocalWorkflowRunner(IsolatedWorkflowRunner):
 
     def __init__(
         self,
-        engine: EngineSpec | None = "sdk",
+        engine: EngineSpec | None = None,
         *,
         isolation: bool = True,
         shims: bool = True,

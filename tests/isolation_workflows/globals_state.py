@@ -54,6 +54,14 @@ class GlobalsWorkflow:
     def proceed(self) -> None:
         self.go = True
 
+    def registry_size(self, registry: Registry) -> int:
+        # Never called by the tests: makes uses_registry reachable from the workflow class.
+        return uses_registry(registry)
+
+    def shared_registry(self) -> Any:
+        # Never called either: the tests check what SHARED_REGISTRY is in a run's namespace.
+        return SHARED_REGISTRY
+
     @workflow.run
     async def run(self, name: str) -> dict[str, Any]:
         first = {
@@ -83,4 +91,4 @@ class GlobalsWorkflow:
 
 
 # Imported by name from a shared module: the shared module's object, in every run.
-from tests.isolation_workflows.shared_helper import REGISTRY as SHARED_REGISTRY  # noqa: E402, F401
+from tests.isolation_workflows.shared_helper import REGISTRY as SHARED_REGISTRY  # noqa: E402

@@ -12,7 +12,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from tests.isolation_workflows import shared_helper
     from tests.isolation_workflows.globals_helper import (
-        bump_helper as helper_counter,  # noqa: F401 (shared: checked by the tests)
+        bump_helper as helper_counter,  # shared: checked by the tests
     )
 
 NOT_SANDBOXED_COUNTER = 0
@@ -34,6 +34,10 @@ class FailingWorkflow:
         if kind == "worker":
             raise OwnError("raised by the run's own class (worker-level failure type)")
         raise OwnDefnError("raised by the run's own class (definition failure type)")
+
+    def counter(self) -> int:
+        # Never called: makes helper_counter reachable from the workflow class.
+        return helper_counter()
 
 
 @workflow.defn(sandboxed=False)

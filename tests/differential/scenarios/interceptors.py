@@ -8,6 +8,8 @@ from datetime import timedelta
 from typing import Any, NoReturn
 
 import temporalio.api.common.v1
+import temporalio.api.enums.v1
+import temporalio.client
 from temporalio import workflow
 from temporalio.worker import (
     ContinueAsNewInput,
@@ -158,8 +160,22 @@ class InterceptedWorkflow:
         return self.intercepted
 
 
+async def _wait_until_child_done(handle: temporalio.client.WorkflowHandle[Any, Any]) -> None:
+    """Wait until the workflow has completed the task that saw its child finish: from then on
+    it only waits for `finish`, so what `state` answers no longer depends on timing."""
+    completed = temporalio.api.enums.v1.EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED
+    task_done = temporalio.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+    for _ in range(400):
+        types = [event.event_type for event in (await handle.fetch_history()).events]
+        if completed in types and task_done in types[types.index(completed) :]:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the child never completed")
+
+
 async def _drive(d: Drive) -> Any:
     handle = await d.start(InterceptedWorkflow.run, 1, name="intercepted")
+    await _wait_until_child_done(handle)
     out: list[Any] = [await handle.query("state")]
     out.append(await handle.execute_update(InterceptedWorkflow.with_validator, 5))
     out.append(await handle.execute_update(InterceptedWorkflow.without_validator, 6))
