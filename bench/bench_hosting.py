@@ -5,12 +5,14 @@
 For each runner and workload: workflows/s, p50/p95 workflow latency, CPU per workflow summed over
 every process involved (this process running Worker and client, the Temporal dev server, and for
 the Ray runner every Ray process: GCS, raylet, dashboard, shards), and the Worker-side time of one
-activation (``WorkflowInstance.activate``) at low load, whose difference to the SDK's is what
-hosting adds per activation.
+activation (``WorkflowInstance.activate``) at low load, a run's first one (with the instance's
+creation: the Ray runner creates the remote run inside it) apart from later ones; their
+difference to the in-process runners' is what hosting adds per activation.
 
-The SDK's runners are measured first, before Ray is started, so Ray's idle cost is charged to the
-Ray runner only. Judge throughput on CPU per workflow: on this 2-core box wall-clock rates are
-noisy.
+``temporay-local`` is ``LocalWorkflowRunner()`` (our engine, isolation and shims, no Ray): what
+the Ray runner costs on top of it is hosting. The in-process runners are measured first, before
+Ray is started, so Ray's idle cost is charged to the Ray runner only. Judge throughput on CPU per
+workflow: on this 2-core box wall-clock rates are noisy.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from temporalio.worker import (
 )
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
+from temporay import LocalWorkflowRunner
 from tests import hosting_workflows as wf
 
 CPU_ROUNDS = 300_000
@@ -63,9 +66,29 @@ def process_tree_cpu() -> float:
     return total
 
 
+@dataclass
+class Timings:
+    """Worker-side seconds of runs' first activations (with creation) and of later ones."""
+
+    first: list[float] = field(default_factory=list)
+    later: list[float] = field(default_factory=list)
+
+    def clear(self) -> None:
+        self.first.clear()
+        self.later.clear()
+
+    def __len__(self) -> int:
+        return len(self.first) + len(self.later)
+
+
 class TimedInstance(WorkflowInstance):
-    def __init__(self, inner: WorkflowInstance, sink: list[float]) -> None:
+    """Times each activation; the first one also carries the instance's creation, since the Ray
+    runner creates the remote run inside its first ``activate`` (in-process runners create it
+    in ``create_instance``, which the Worker also waits for)."""
+
+    def __init__(self, inner: WorkflowInstance, creation: float, sink: Timings) -> None:
         self._inner = inner
+        self._pending_creation: float | None = creation
         self._sink = sink
 
     def activate(self, act: Any) -> Any:
@@ -74,7 +97,12 @@ class TimedInstance(WorkflowInstance):
             return self._inner.activate(act)
         finally:
             if not (len(act.jobs) == 1 and act.jobs[0].HasField("remove_from_cache")):
-                self._sink.append(time.perf_counter() - start)
+                elapsed = time.perf_counter() - start
+                if self._pending_creation is not None:
+                    self._sink.first.append(elapsed + self._pending_creation)
+                    self._pending_creation = None
+                else:
+                    self._sink.later.append(elapsed)
 
     def get_serialization_context(self, command_info: Any) -> SerializationContext | None:
         return self._inner.get_serialization_context(command_info)
@@ -94,13 +122,15 @@ class TimedRunner(WorkflowRunner):
 
     def __init__(self, inner: WorkflowRunner) -> None:
         self.inner = inner
-        self.activations: list[float] = []
+        self.timings = Timings()
 
     def prepare_workflow(self, defn: temporalio.workflow._Definition) -> None:
         self.inner.prepare_workflow(defn)
 
     def create_instance(self, det: WorkflowInstanceDetails) -> WorkflowInstance:
-        return TimedInstance(self.inner.create_instance(det), self.activations)
+        start = time.perf_counter()
+        instance = self.inner.create_instance(det)
+        return TimedInstance(instance, time.perf_counter() - start, self.timings)
 
     def set_worker_level_failure_exception_types(self, types: Sequence[type[BaseException]]) -> None:
         self.inner.set_worker_level_failure_exception_types(types)
@@ -141,7 +171,8 @@ class Result:
     p95_ms: float
     cpu_ms_per_wf: float
     activations: int
-    activation_p50_us: float = 0.0
+    first_activation_p50_us: float | None = None
+    later_activation_p50_us: float | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -168,7 +199,7 @@ async def run_workload(
     ):
         # Warm up: caches, first-run imports, shard templates.
         await asyncio.gather(*(run(client, tq, f"warm-{uuid.uuid4().hex}") for _ in range(5)))
-        timed.activations.clear()
+        timed.timings.clear()
         latencies: list[float] = []
         semaphore = asyncio.Semaphore(concurrency)
 
@@ -183,12 +214,12 @@ async def run_workload(
         await asyncio.gather(*(one(i) for i in range(count)))
         seconds = time.perf_counter() - t0
         cpu = process_tree_cpu() - cpu0
-        activations = len(timed.activations)
+        activations = len(timed.timings)
         # Low load: one workflow at a time, the activation as the Worker sees it.
-        timed.activations.clear()
+        timed.timings.clear()
         for i in range(min(count, 30)):
             await run(client, tq, f"lo-{i}-{uuid.uuid4().hex[:8]}")
-        low = list(timed.activations)
+        first, later = list(timed.timings.first), list(timed.timings.later)
     return Result(
         runner=runner_name,
         workload=workload,
@@ -199,14 +230,19 @@ async def run_workload(
         p95_ms=round(_pct(latencies, 0.95) * 1000, 1),
         cpu_ms_per_wf=round(cpu / count * 1000, 2),
         activations=activations,
-        activation_p50_us=round(statistics.median(low) * 1e6, 0) if low else 0.0,
+        first_activation_p50_us=round(statistics.median(first) * 1e6) if first else None,
+        later_activation_p50_us=round(statistics.median(later) * 1e6) if later else None,
     )
+
+
+def _us(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
 
 
 def table(results: list[Result]) -> str:
     header = (
         "| workload | runner | wf/s | p50 ms | p95 ms | CPU ms/wf | CPU vs sandboxed | "
-        "activation p50 µs (low load) |\n|---|---|---|---|---|---|---|---|"
+        "first activation p50 µs | later activation p50 µs |\n|---|---|---|---|---|---|---|---|---|"
     )
     rows = []
     base = {r.workload: r for r in results if r.runner == "sdk-sandboxed"}
@@ -216,7 +252,8 @@ def table(results: list[Result]) -> str:
             ratio = f"{r.cpu_ms_per_wf / base[r.workload].cpu_ms_per_wf:.2f}x"
         rows.append(
             f"| {r.workload} | {r.runner} | {r.wf_per_s} | {r.p50_ms} | {r.p95_ms} | "
-            f"{r.cpu_ms_per_wf} | {ratio} | {r.activation_p50_us:.0f} |"
+            f"{r.cpu_ms_per_wf} | {ratio} | {_us(r.first_activation_p50_us)} | "
+            f"{_us(r.later_activation_p50_us)} |"
         )
     return "\n".join([header, *rows])
 
@@ -240,6 +277,7 @@ async def main() -> None:
         for name, runner in (
             ("sdk-sandboxed", SandboxedWorkflowRunner()),
             ("sdk-unsandboxed", UnsandboxedWorkflowRunner()),
+            ("temporay-local", LocalWorkflowRunner()),
         ):
             for workload in workloads:
                 count = args.cpu_count if workload == "cpu" else args.count

@@ -10,8 +10,8 @@ For each workflow module and runner, in one process, side by side:
 
 Runners: the SDK's ``SandboxedWorkflowRunner`` (the default), the SDK's
 ``UnsandboxedWorkflowRunner`` (no isolation at all: the floor), and temporay's
-``LocalWorkflowRunner`` (per-run module copies, shims, I/O restrictions) around the same SDK
-engine. Workflows: a plain module (``tests/isolation_workflows/bench_plain.py``), the same
+``LocalWorkflowRunner`` (per-run module copies, shims, I/O restrictions), around the same SDK
+engine (its isolation's own cost) and around our engine (its default). Workflows: a plain module (``tests/isolation_workflows/bench_plain.py``), the same
 workflow in a module importing ``requests``, ``yaml`` and ``attrs``
 (``tests/isolation_workflows/bench_thirdparty.py``), and one workflow of a big module
 (``tests/hosting_workflows.py``: 15 workflow classes, activities and a dataclass), where a run
@@ -34,6 +34,7 @@ another's figures. Run from the repository root::
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import json
 import logging
@@ -94,7 +95,10 @@ CASES = [
 RUNNERS: dict[str, Callable[[], WorkflowRunner]] = {
     "SDK SandboxedWorkflowRunner": SandboxedWorkflowRunner,
     "SDK UnsandboxedWorkflowRunner": UnsandboxedWorkflowRunner,
-    "temporay LocalWorkflowRunner": LocalWorkflowRunner,
+    # Our isolation around the SDK's engine: the isolation's own cost, same engine as the sandbox.
+    "temporay Local, sdk engine": functools.partial(LocalWorkflowRunner, "sdk"),
+    # What users get by default: our isolation around our engine.
+    "temporay Local (default)": LocalWorkflowRunner,
 }
 
 

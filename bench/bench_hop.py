@@ -1,0 +1,173 @@
+"""Where a hosted activation's time goes at low load: the hop, the shard's work, and cold code.
+
+    python -m bench.bench_hop [--workflows 40] [--gap-ms 10]
+
+1. Runs ``TimerWorkflow`` (four activations per run: start, three timers) one at a time through
+   a ``RayWorkflowRunner`` with one shard, and reports, as the Worker's executor thread sees
+   them: the whole ``activate`` of a run's first and of its later activations, and the hop (the
+   request to the shard and its answer), beside the shard's own time per request from its stats.
+2. Replays the very requests recorded in step 1 into a ``ShardCore`` in this process (no Ray, no
+   socket), back to back and then with ``--gap-ms`` of idle before each, as at low load where
+   the shard waits for the server between activations: the difference is what running the same
+   Python code on a cold, idle process costs, which no transport can remove.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import statistics
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import ray
+from temporalio.worker import Worker
+
+from temporay import LocalWorkflowRunner, RayWorkflowRunner
+from temporay.actors import transport
+from temporay.actors.shard import ShardCore
+from temporay.cluster import remote_run, routing
+from temporay.cluster.devserver import start_dev_server
+from temporay.runtime.engines import EngineFactory
+from tests import hosting_workflows as wf
+
+ACTIVATIONS_PER_RUN = 4
+
+
+def _p50_us(values: list[float]) -> str:
+    return f"{statistics.median(values) * 1e6:7.0f} µs" if values else "      -"
+
+
+class Recorder:
+    """Times the router's side of each activation and keeps every request sent to the shard."""
+
+    def __init__(self) -> None:
+        self.first: list[float] = []
+        self.later: list[float] = []
+        self.hop: list[float] = []
+        self.requests: list[tuple[int, bytes]] = []
+        self.measured_from = 0
+
+    def install(self) -> None:
+        activate = remote_run.RemoteRun._activate
+        channel_activate = routing.ShardChannel.activate
+        request = transport.SocketTransport.request
+        rec = self
+
+        def timed_activate(run: Any, act: Any) -> Any:
+            first = run._channel is None
+            start = time.perf_counter()
+            try:
+                return activate(run, act)
+            finally:
+                (rec.first if first else rec.later).append(time.perf_counter() - start)
+
+        def timed_hop(channel: Any, pending: Any) -> None:
+            start = time.perf_counter()
+            try:
+                channel_activate(channel, pending)
+            finally:
+                rec.hop.append(time.perf_counter() - start)
+
+        def recorded_request(sock: Any, kind: int, payload: bytes, timeout: float | None) -> bytes:
+            rec.requests.append((kind, payload))
+            return request(sock, kind, payload, timeout)
+
+        remote_run.RemoteRun._activate = timed_activate  # type: ignore[method-assign,assignment]
+        routing.ShardChannel.activate = timed_hop  # type: ignore[method-assign,assignment]
+        transport.SocketTransport.request = recorded_request  # type: ignore[method-assign,assignment]
+
+    def clear(self) -> None:
+        """Forget the timings so far; requests are kept (the warm-up's carry the template)."""
+        self.first.clear()
+        self.later.clear()
+        self.hop.clear()
+        self.measured_from = len(self.requests)
+
+
+async def hosted(workflows: int, rec: Recorder) -> dict[str, float]:
+    env = await start_dev_server()
+    ray.init(include_dashboard=False, logging_level=logging.ERROR)
+    try:
+        async with RayWorkflowRunner(shards=1) as runner, Worker(
+            env.client,
+            task_queue="hop",
+            workflows=wf.ALL_WORKFLOWS,
+            activities=wf.ALL_ACTIVITIES,
+            workflow_runner=runner,
+        ):
+            run = wf.TimerWorkflow.run
+            for i in range(5):
+                await env.client.execute_workflow(run, 3, id=f"warm-{i}", task_queue="hop")
+            before = ray.get(runner.registry.stats.remote())
+            rec.clear()
+            for i in range(workflows):
+                await env.client.execute_workflow(
+                    run, 3, id=f"hop-{i}-{uuid.uuid4().hex[:6]}", task_queue="hop"
+                )
+            after = ray.get(runner.registry.stats.remote())
+    finally:
+        ray.shutdown()
+        await env.shutdown()
+    batches = sum(int(s.get("batches", 0)) for s in after) - sum(
+        int(s.get("batches", 0)) for s in before
+    )
+    seconds = sum(s.get("batchSeconds", 0.0) for s in after) - sum(
+        s.get("batchSeconds", 0.0) for s in before
+    )
+    return {"shard_mean_per_request": seconds / batches if batches else 0.0}
+
+
+def replay(
+    requests: list[tuple[int, bytes]], measured_from: int, gap: float
+) -> tuple[list[float], list[float]]:
+    core = ShardCore("bench", EngineFactory(LocalWorkflowRunner()), threads=4)
+    first: list[float] = []
+    later: list[float] = []
+    run_batch: Callable[[bytes], bytes] = core.run_batch
+    for i, (kind, payload) in enumerate(requests):
+        if kind != transport.RUN_BATCH:
+            continue
+        if gap:
+            time.sleep(gap)
+        start = time.perf_counter()
+        run_batch(payload)
+        elapsed = time.perf_counter() - start
+        if i >= measured_from:
+            index = i - measured_from
+            (first if index % ACTIVATIONS_PER_RUN == 0 else later).append(elapsed)
+    core.shutdown()
+    return first, later
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workflows", type=int, default=40)
+    parser.add_argument("--gap-ms", type=float, default=10.0)
+    args = parser.parse_args()
+    rec = Recorder()
+    rec.install()
+    shard = asyncio.run(hosted(args.workflows, rec))
+    requests = list(rec.requests)
+    measured = len(requests) - rec.measured_from
+    if measured != args.workflows * ACTIVATIONS_PER_RUN:
+        raise SystemExit(f"expected one request per activation, saw {measured}")
+    print(f"hosted, one workflow at a time ({args.workflows} runs, {len(rec.hop)} activations):")
+    print(f"  Worker-side activate, first of a run   p50 {_p50_us(rec.first)}")
+    print(f"  Worker-side activate, later            p50 {_p50_us(rec.later)}")
+    print(f"  hop (request to the shard and back)    p50 {_p50_us(rec.hop)}")
+    print(f"  shard's own time per request          mean {shard['shard_mean_per_request'] * 1e6:7.0f} µs")
+    print("the same requests replayed into a ShardCore in this process:")
+    for gap in (0.0, args.gap_ms / 1000):
+        first, later = replay(requests, rec.measured_from, gap)
+        print(
+            f"  {gap * 1000:4.0f} ms idle before each: first p50 {_p50_us(first)}, "
+            f"later p50 {_p50_us(later)}"
+        )
+
+
+if __name__ == "__main__":
+    main()
