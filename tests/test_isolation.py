@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import pickle
 import sys
 import uuid
@@ -24,6 +23,7 @@ from tests.isolation_workflows import (
     shared_helper,
     shims,
 )
+from tests.waiting import wait_for_first_task
 
 
 async def _run_concurrently(
@@ -46,19 +46,10 @@ async def _run_concurrently(
         ]
         # Every run has taken its first step (and mutated the globals) before any finishes.
         for handle in handles:
-            await _wait_for_first_task(handle)
+            await wait_for_first_task(handle)
         for handle in handles:
             await handle.signal(globals_state.GlobalsWorkflow.proceed)
         return [await handle.result() for handle in handles]
-
-
-async def _wait_for_first_task(handle) -> None:
-    for _ in range(200):
-        async for event in handle.fetch_history_events():
-            if event.HasField("workflow_task_completed_event_attributes"):
-                return
-        await asyncio.sleep(0.05)
-    raise AssertionError("the workflow never completed its first task")
 
 
 async def test_concurrent_runs_do_not_see_each_others_globals(

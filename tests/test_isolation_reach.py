@@ -3,7 +3,6 @@ what is left out, what is still isolated, and the escapes that make a plan copy 
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import sys
 import textwrap
@@ -27,6 +26,7 @@ from temporay.runtime.sandbox import (
 )
 from temporay.runtime.shims_state import CURRENT_RUN, RunState
 from tests.isolation_workflows import big_module, big_module_lazy, big_module_state
+from tests.waiting import wait_for_first_task
 
 BIG = "tests.isolation_workflows.big_module"
 UNRELATED = [
@@ -244,15 +244,6 @@ def test_an_unforeseen_import_of_an_own_module_is_refused() -> None:
     assert not hasattr(package, "big_module_state")
 
 
-async def _wait_for_first_task(handle: Any) -> None:
-    for _ in range(200):
-        async for event in handle.fetch_history_events():
-            if event.HasField("workflow_task_completed_event_attributes"):
-                return
-        await asyncio.sleep(0.05)
-    raise AssertionError("the workflow never completed its first task")
-
-
 async def test_classes_of_one_module_stay_isolated_on_a_worker(
     client: Client, task_queue: str
 ) -> None:
@@ -277,7 +268,7 @@ async def test_classes_of_one_module_stay_isolated_on_a_worker(
         ]
         # Both have mutated the shared helper's globals before either finishes.
         for handle in writers:
-            await _wait_for_first_task(handle)
+            await wait_for_first_task(handle)
         reader = await client.execute_workflow(
             big_module.ReaderWorkflow.run, id=f"reader-{uuid.uuid4()}", task_queue=task_queue
         )
