@@ -42,8 +42,6 @@ from .shims_clock import (
     DATETIME_BOUND,
     DATETIME_OVERRIDES,
     TIME_OVERRIDES,
-    shim_date,
-    shim_datetime,
 )
 from .shims_random import (
     OS_OVERRIDES,
@@ -52,16 +50,12 @@ from .shims_random import (
     SECRETS_OVERRIDES,
     UUID_OVERRIDES,
 )
-from .shims_state import CURRENT_RUN, RunState, current_run
+from .shims_state import CURRENT_RUN, RunState
 
 __all__ = [
     "CURRENT_RUN",
     "STAND_INS",
     "RunState",
-    "current_run",
-    "is_stand_in",
-    "shim_date",
-    "shim_datetime",
     "stand_in_for",
     "stand_in_module",
 ]
@@ -84,7 +78,6 @@ def _stand_in_module(real: types.ModuleType, overrides: dict[str, Any]) -> types
     mod = types.ModuleType(real.__name__, real.__doc__)
     mod.__dict__.update(real.__dict__)
     mod.__dict__.update(overrides)
-    mod.__dict__["__temporay_stand_in__"] = real
     return mod
 
 
@@ -140,7 +133,3 @@ def stand_in_module(module: types.ModuleType) -> types.ModuleType | None:
     """The stand-in for a real module (``time``, ``datetime``, ...), or ``None``."""
     stand_in = STAND_INS.get(id(module))
     return stand_in if isinstance(stand_in, types.ModuleType) else None
-
-
-def is_stand_in(value: Any) -> bool:
-    return isinstance(value, types.ModuleType) and "__temporay_stand_in__" in value.__dict__

@@ -17,15 +17,13 @@ import threading
 import types
 from typing import Any
 
-import temporalio.workflow
 from temporalio.worker.workflow_sandbox import RestrictedWorkflowAccessError
 
 from .isolation_imports import WORKFLOW_BUILTINS
-from .shims_state import CURRENT_RUN, RunState
+from .shims_state import RunState, restricting_run
 
 __all__ = ["install_restrictions"]
 
-_unsafe = temporalio.workflow.unsafe
 
 _FILES = "file I/O is not replayed: read or write files in an activity"
 _NETWORK = "network I/O is not replayed: call other services from an activity"
@@ -119,8 +117,8 @@ def _audit_hook(event: str, args: tuple[Any, ...]) -> None:
     rule = _AUDITED.get(event)
     if rule is None:
         return
-    st = CURRENT_RUN.get()
-    if st is None or not st.restrict_io or _unsafe.is_sandbox_unrestricted():
+    st = restricting_run()
+    if st is None:
         return
     if not _from_workflow_code(st, sys._getframe(1)):
         return

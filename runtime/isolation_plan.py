@@ -112,9 +112,6 @@ class ModulePlan:
 
     def __init__(self, cls: type, options: IsolationOptions, *, shims: bool) -> None:
         self.workflow_class = cls
-        self.options = options
-        self.shims = shims
-        self.module_name = cls.__module__
         root = sys.modules.get(cls.__module__)
         if root is None or not defined_in(root, cls):
             raise UnsupportedWorkflowModuleError(
@@ -127,7 +124,6 @@ class ModulePlan:
         self._clone = builder.build(cls)
         self.own_modules = modules.names
         """Every module whose state is per run (a run copies the part its class reaches)."""
-        self.code_globals = frozenset(modules.by_namespace)
         self.inventory = builder.inventory()
         if builder.copy_failures:
             logger.debug(

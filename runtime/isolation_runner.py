@@ -67,7 +67,6 @@ class IsolatedWorkflowRunner(WorkflowRunner):
         self.options = options or IsolationOptions()
         self._plans: dict[type, ModulePlan] = {}
         self._plans_lock = threading.Lock()
-        self._worker_failure_types: Sequence[type[BaseException]] = ()
         if self.options.restrict_io:
             install_restrictions()
 
@@ -89,7 +88,6 @@ class IsolatedWorkflowRunner(WorkflowRunner):
     def set_worker_level_failure_exception_types(
         self, types: Sequence[type[BaseException]]
     ) -> None:
-        self._worker_failure_types = types
         self.engine.set_worker_level_failure_exception_types(types)
 
     def create_instance(self, det: WorkflowInstanceDetails) -> WorkflowInstance:

@@ -14,20 +14,17 @@ import time as _time
 from collections.abc import Callable
 from typing import Any
 
-import temporalio.workflow
 from temporalio.worker.workflow_sandbox import RestrictedWorkflowAccessError
 
-from .shims_state import CURRENT_RUN, present_as
+from .shims_state import present_as, restricting_run
 
 __all__ = ["SLEEP_OVERRIDES", "THREADING_OVERRIDES", "THREAD_OVERRIDES"]
 
-_unsafe = temporalio.workflow.unsafe
 _real_sleep = _time.sleep
 
 
 def _refusing() -> bool:
-    st = CURRENT_RUN.get()
-    return st is not None and st.restrict_io and not _unsafe.is_sandbox_unrestricted()
+    return restricting_run() is not None
 
 
 def _sleep(secs: float, /) -> None:

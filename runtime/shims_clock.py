@@ -20,7 +20,7 @@ from typing import Any
 
 from .shims_state import clock_run, present_as
 
-__all__ = ["DATETIME_BOUND", "DATETIME_OVERRIDES", "TIME_OVERRIDES", "shim_date", "shim_datetime"]
+__all__ = ["DATETIME_BOUND", "DATETIME_OVERRIDES", "TIME_OVERRIDES"]
 
 _CLOCK_HINT = "workflow.time() / workflow.now()"
 
@@ -194,8 +194,6 @@ class _ShimDate(_real_date, metaclass=_TransparentMeta):
 present_as(_ShimDatetime, "datetime", "datetime")
 present_as(_ShimDate, "date", "datetime")
 
-shim_datetime: type[_dt.datetime] = _ShimDatetime
-shim_date: type[_dt.date] = _ShimDate
 
 DATETIME_OVERRIDES: dict[str, Any] = {"datetime": _ShimDatetime, "date": _ShimDate}
 

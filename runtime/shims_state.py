@@ -20,7 +20,7 @@ from temporalio.worker.workflow_sandbox import RestrictedWorkflowAccessError
 if TYPE_CHECKING:
     from .isolation_imports import OwnModuleTree
 
-__all__ = ["CURRENT_RUN", "RunState", "clock_run", "current_run", "draw_run", "present_as"]
+__all__ = ["CURRENT_RUN", "RunState", "clock_run", "draw_run", "present_as", "restricting_run"]
 
 _unsafe = temporalio.workflow.unsafe
 _Runtime = temporalio.workflow._Runtime
@@ -103,11 +103,6 @@ CURRENT_RUN: ContextVar[RunState | None] = ContextVar("temporay_current_run", de
 """The run whose workflow code is executing in this context; ``None`` outside activations."""
 
 
-def current_run() -> RunState | None:
-    """The run the calling workflow code belongs to, or ``None`` (not in an activation)."""
-    return CURRENT_RUN.get()
-
-
 def _refusal(qualified_name: str, alternative: str) -> RestrictedWorkflowAccessError:
     return RestrictedWorkflowAccessError(
         qualified_name,
@@ -116,6 +111,14 @@ def _refusal(qualified_name: str, alternative: str) -> RestrictedWorkflowAccessE
             f"strict mode (LocalWorkflowRunner(strict=True)). Use {alternative} instead."
         ),
     )
+
+
+def restricting_run() -> RunState | None:
+    """The run whose I/O restrictions apply here, or ``None`` (none, or lifted)."""
+    st = CURRENT_RUN.get()
+    if st is None or not st.restrict_io or _unsafe.is_sandbox_unrestricted():
+        return None
+    return st
 
 
 def clock_run(name: str, alternative: str) -> RunState | None:
