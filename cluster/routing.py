@@ -28,8 +28,12 @@ from temporay.proto import hosting as pb
 
 logger = logging.getLogger(__name__)
 
-RETURN_MARGIN_S = 0.15
-"""Of an activation's budget, what is kept for the answer's way back."""
+RETURN_MARGIN_S = 0.35
+"""Of an activation's budget, what is kept for the answer's way back: after the shard's watchdog
+interrupts a stuck run, the shard still unwinds it, formats the stack and replies, and the
+router's thread must wake. 0.15 s proved too little on a loaded 2-core CI machine (the router
+timed out first and the task failure lost the shard's stack); with the default 1.75 s budget a
+run gets 1.4 s in the shard."""
 
 
 class Transport(Protocol):
