@@ -46,7 +46,6 @@ import time
 import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -55,7 +54,6 @@ import temporalio.bridge.proto.workflow_activation as wfact
 import temporalio.common
 import temporalio.converter
 import temporalio.workflow
-from temporalio.api.common.v1 import Payloads
 from temporalio.worker import (
     UnsandboxedWorkflowRunner,
     WorkflowInstance,
@@ -67,6 +65,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from temporay.runtime.hosted_run import running_loop_for_creation
 from temporay.runtime.local_runner import LocalWorkflowRunner
 from tests import hosting_workflows
+from tests.instance_details import instance_details
 from tests.isolation_workflows import bench_plain, bench_thirdparty
 
 CONVERTER = temporalio.converter.DataConverter.default
@@ -103,45 +102,8 @@ RUNNERS: dict[str, Callable[[], WorkflowRunner]] = {
 
 
 def details(defn: temporalio.workflow._Definition, run: int) -> WorkflowInstanceDetails:
-    now = datetime.now(UTC)
-    info = temporalio.workflow.Info(
-        attempt=1,
-        continued_run_id=None,
-        cron_schedule=None,
-        execution_timeout=None,
-        first_execution_run_id=f"run-{run}",
-        headers={},
-        namespace="default",
-        original_execution_run_id=f"run-{run}",
-        parent=None,
-        root=None,
-        raw_memo={},
-        retry_policy=None,
-        run_id=f"run-{run}",
-        run_timeout=None,
-        search_attributes={},
-        start_time=now,
-        workflow_start_time=now,
-        task_queue="bench",
-        task_timeout=timedelta(seconds=10),
-        typed_search_attributes=temporalio.common.TypedSearchAttributes.empty,
-        workflow_id=f"wf-{run}",
-        workflow_type=defn.name or defn.cls.__name__,
-        priority=temporalio.common.Priority.default,
-    )
-    return WorkflowInstanceDetails(
-        payload_converter_factory=CONVERTER._new_payload_converter,
-        failure_converter_class=CONVERTER.failure_converter_class,
-        interceptor_classes=[],
-        defn=defn,
-        info=info,
-        randomness_seed=run,
-        extern_functions={},
-        disable_eager_activity_execution=False,
-        worker_level_failure_exception_types=[],
-        patch_activation_callback=None,
-        last_completion_result=Payloads(),
-        last_failure=None,
+    return instance_details(
+        defn.cls, run_id=f"run-{run}", workflow_id=f"wf-{run}", task_queue="bench", randomness_seed=run
     )
 
 

@@ -34,6 +34,7 @@ from temporalio.worker._command_aware_visitor import CommandInfo
 from temporay.runtime.engine import TemporayWorkflowInstance, TemporayWorkflowRunner
 from temporay.runtime.engines import EngineFactory, resolve_engine
 from tests.differential.harness import normalize_completion
+from tests.instance_details import instance_details
 
 RUN_ID = "run-1"
 START = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -90,45 +91,14 @@ class DynamicAutoUpgradeWorkflow:
 
 
 def details(cls: type, *args: Any) -> WorkflowInstanceDetails:
-    converter = temporalio.converter.DataConverter.default
-    info = temporalio.workflow.Info(
-        attempt=1,
-        continued_run_id=None,
-        cron_schedule=None,
-        execution_timeout=None,
-        first_execution_run_id=RUN_ID,
-        headers={},
-        namespace="default",
-        original_execution_run_id=RUN_ID,
-        parent=None,
-        root=None,
-        raw_memo={},
-        retry_policy=None,
+    return instance_details(
+        cls,
         run_id=RUN_ID,
-        run_timeout=None,
-        search_attributes={},
-        start_time=START,
-        workflow_start_time=START,
-        task_queue="tq",
-        task_timeout=timedelta(seconds=10),
-        typed_search_attributes=temporalio.common.TypedSearchAttributes.empty,
         workflow_id="wf-1",
-        workflow_type=cls.__name__,
-        priority=temporalio.common.Priority.default,
-    )
-    return WorkflowInstanceDetails(
-        payload_converter_factory=converter._new_payload_converter,
-        failure_converter_class=converter.failure_converter_class,
-        interceptor_classes=[],
-        defn=temporalio.workflow._Definition.must_from_class(cls),
-        info=info,
+        task_queue="tq",
         randomness_seed=42,
+        start_time=START,
         extern_functions={"__temporal_assert_local_activity_valid": lambda name: None},
-        disable_eager_activity_execution=False,
-        worker_level_failure_exception_types=[],
-        patch_activation_callback=None,
-        last_completion_result=temporalio.api.common.v1.Payloads(),
-        last_failure=None,
     )
 
 

@@ -9,20 +9,20 @@ import multiprocessing
 import pickle
 import threading
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import temporalio.bridge.proto.workflow_activation as wfact
 import temporalio.common
 import temporalio.converter
 import temporalio.workflow
-from temporalio.api.common.v1 import Payloads
 from temporalio.client import Client
 from temporalio.worker import Worker, WorkflowInstanceDetails, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from temporay.runtime.hosted_run import running_loop_for_creation
 from temporay.runtime.local_runner import LocalWorkflowRunner
+from tests.instance_details import instance_details
 from tests.isolation_workflows import globals_state, shims
 from tests.isolation_workflows.sdk_style import ChildGreeter, SandboxStyleWorkflow
 from tests.isolation_workflows.sdk_style_activities import GreetingInput, compose_greeting
@@ -87,46 +87,8 @@ async def test_workflows_relying_on_shims_fail_on_the_sdk_sandbox(
 
 
 def _details(cls: type, run_id: str) -> WorkflowInstanceDetails:
-    defn = temporalio.workflow._Definition.must_from_class(cls)
-    converter = temporalio.converter.DataConverter.default
-    info = temporalio.workflow.Info(
-        attempt=1,
-        continued_run_id=None,
-        cron_schedule=None,
-        execution_timeout=None,
-        first_execution_run_id=run_id,
-        headers={},
-        namespace="default",
-        original_execution_run_id=run_id,
-        parent=None,
-        root=None,
-        raw_memo={},
-        retry_policy=None,
-        run_id=run_id,
-        run_timeout=None,
-        search_attributes={},
-        start_time=datetime.now(UTC),
-        workflow_start_time=datetime.now(UTC),
-        task_queue="local",
-        task_timeout=timedelta(seconds=10),
-        typed_search_attributes=temporalio.common.TypedSearchAttributes.empty,
-        workflow_id=f"wf-{run_id}",
-        workflow_type=defn.name or cls.__name__,
-        priority=temporalio.common.Priority.default,
-    )
-    return WorkflowInstanceDetails(
-        payload_converter_factory=converter._new_payload_converter,
-        failure_converter_class=converter.failure_converter_class,
-        interceptor_classes=[],
-        defn=defn,
-        info=info,
-        randomness_seed=7,
-        extern_functions={},
-        disable_eager_activity_execution=False,
-        worker_level_failure_exception_types=[],
-        patch_activation_callback=None,
-        last_completion_result=Payloads(),
-        last_failure=None,
+    return instance_details(
+        cls, run_id=run_id, workflow_id=f"wf-{run_id}", task_queue="local", randomness_seed=7
     )
 
 
