@@ -22,8 +22,6 @@ import temporalio.workflow
 from temporalio.api.enums.v1.command_type_pb2 import CommandType
 from temporalio.converter import StorageDriverStoreContext, StorageDriverWorkflowInfo
 from temporalio.worker import (
-    StartActivityInput,
-    StartLocalActivityInput,
     WorkflowInstance,
     WorkflowInstanceDetails,
     WorkflowRunner,
@@ -33,6 +31,7 @@ from temporalio.worker._command_aware_visitor import CommandInfo
 from .activator import Activator
 from .context import WorkflowContext
 from .environment import RunEnvironment
+from .handles import activity_serialization_context
 
 
 class TemporayWorkflowRunner(WorkflowRunner):
@@ -102,20 +101,7 @@ class TemporayWorkflowInstance(WorkflowInstance):
             kind == CommandType.COMMAND_TYPE_SCHEDULE_ACTIVITY_TASK
             and seq in env.pending_activities
         ):
-            input = env.pending_activities[seq]._input
-            return temporalio.converter.ActivitySerializationContext(
-                namespace=info.namespace,
-                workflow_id=info.workflow_id,
-                workflow_type=info.workflow_type,
-                activity_type=input.activity,
-                activity_id=input.activity_id,
-                activity_task_queue=(
-                    input.task_queue
-                    if isinstance(input, StartActivityInput) and input.task_queue
-                    else info.task_queue
-                ),
-                is_local=isinstance(input, StartLocalActivityInput),
-            )
+            return activity_serialization_context(self._ctx, env.pending_activities[seq]._input)
         if (
             kind == CommandType.COMMAND_TYPE_START_CHILD_WORKFLOW_EXECUTION
             and seq in env.pending_children
