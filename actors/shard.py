@@ -33,10 +33,11 @@ from temporay.runtime.failures import deadlock_error, failed_completion
 from temporay.runtime.hosted_run import (
     HostedResult,
     HostedRun,
-    RunDetails,
     RunTemplate,
     running_loop_for_creation,
 )
+from temporay.runtime.isolation_runner import IsolatedWorkflowRunner
+from temporay.runtime.run_info import details_from_activation
 
 from .code import WorkflowCodeError, ensure_main_loaded
 from .metrics import ShardMetrics
@@ -44,6 +45,13 @@ from .transport import COLLECT, RUN_BATCH, ShardServer
 from .wire import RunKey, delta_to_proto, metric_op_to_proto
 
 logger = logging.getLogger(__name__)
+
+READY_COPIES_PER_CLASS = 2
+"""Isolated module copies a shard keeps made ahead for each workflow class it recently created
+runs of (see ``IsolatedWorkflowRunner.make_ready``)."""
+
+READY_CLASSES = 16
+"""How many recently used workflow classes a shard keeps copies ready for."""
 
 STRAGGLER_WINDOW_S = 0.02
 """How long a batch answer waits for its slowest items once some are done."""
@@ -121,13 +129,16 @@ class ShardCore:
         self._template_errors: dict[str, BaseException] = {}
         self._running: dict[RunKey, _Running] = {}
         self._pending: dict[RunKey, tuple[Future[pb.CompletionEnvelope], _Item]] = {}
+        # Disposals that rode on a batch, carried out once that batch is answered.
+        self._disposals: list[RunKey] = []
+        # Workflow classes (with their failure types) whose next runs get module copies made
+        # ahead, most recently created last.
+        self._ready_for: dict[tuple[type, tuple[type, ...]], RunTemplate] = {}
         self._counters = _Counters()
         # Runs dropped while their thread may still be inside the engine; never served again.
         self._lost: set[RunKey] = set()
         self._stop = threading.Event()
-        self._watchdog = threading.Thread(
-            target=self._watch, name=f"{name}-watchdog", daemon=True
-        )
+        self._watchdog = threading.Thread(target=self._watch, name=f"{name}-watchdog", daemon=True)
         self._watchdog.start()
 
     # --- entry points ---------------------------------------------------------------------------
@@ -143,11 +154,10 @@ class ShardCore:
 
     def _run_batch(self, data: bytes, received: float) -> bytes:
         batch = pb.ActivationBatch.FromString(data)
-        if batch.dispose:
-            keys = [RunKey.from_proto(k) for k in batch.dispose]
-            self._pool.submit(self._dispose_all, keys)
+        keys = [RunKey.from_proto(k) for k in batch.dispose]
         with self._lock:
             self._counters.batches += 1
+            self._disposals.extend(keys)
         result = pb.BatchResult(shard_instance=self.instance)
         if len(batch.items) == 1:
             # The common case at low load: run on this thread, saving a thread hop.
@@ -164,6 +174,39 @@ class ShardCore:
         with self._lock:
             result.stuck_threads = len(self._counters.stuck_threads)
         return result.SerializeToString()
+
+    def after_answer(self) -> None:
+        """Work that must not delay an answer, done on this thread once it is sent.
+
+        The transport calls this after each batch's answer. It disposes the runs that batches
+        carried (unwinding a finished run takes as long as an activation, and done beside a
+        batch's own items it held the GIL against them: a new run's first activation usually
+        carries its predecessor's disposal), then makes module copies ready for the next runs
+        (``READY_COPIES_PER_CLASS``), which takes that step out of a new run's first activation."""
+        with self._lock:
+            keys, self._disposals = self._disposals, []
+            wanted = list(self._ready_for.values())
+        if keys:
+            self._dispose_all(keys)
+        engine = self._engine
+        if isinstance(engine, IsolatedWorkflowRunner):
+            for template in wanted:
+                try:
+                    engine.make_ready(
+                        template.definition(),
+                        template.worker_level_failure_exception_types,
+                        READY_COPIES_PER_CLASS,
+                    )
+                except Exception:
+                    logger.exception(
+                        "Shard %s: making copies of %s ahead failed",
+                        self.name,
+                        template.workflow_class.__qualname__,
+                    )
+
+    def after_answer_later(self) -> None:
+        """``after_answer`` on the shard's pool (for callers that cannot act after answering)."""
+        self._pool.submit(self.after_answer)
 
     def collect(self, data: bytes) -> bytes:
         """Answer items a previous batch left pending (waits until at least one is done)."""
@@ -282,7 +325,9 @@ class ShardCore:
         envelope = pb.CompletionEnvelope(run_lost=True)
         item.key.to_proto(envelope.key)
         completion = (
-            run.failed_completion(error) if run is not None else failed_completion(item.key.run_id, error)
+            run.failed_completion(error)
+            if run is not None
+            else failed_completion(item.key.run_id, error)
         )
         envelope.completion = completion.SerializeToString()
         return envelope
@@ -328,7 +373,7 @@ class ShardCore:
                     "the Worker will evict and replay it",
                 )
             try:
-                run = self._create(key, item.spec)
+                run = self._create(key, item.spec, activation)
             except BaseException as err:
                 logger.exception("Creating run %s on shard %s failed", key.run_id, self.name)
                 envelope = pb.CompletionEnvelope(run_lost=True)
@@ -364,19 +409,27 @@ class ShardCore:
             return self._abandon(key, run, record, outcome)
         return self._envelope(key, outcome)
 
-    def _create(self, key: RunKey, spec: pb.RunSpec) -> HostedRun:
+    def _create(
+        self, key: RunKey, spec: pb.RunSpec, activation: wfact.WorkflowActivation
+    ) -> HostedRun:
         template = self._template(spec)
-        details = cloudpickle.loads(spec.details)
-        assert isinstance(details, RunDetails)
+        details = details_from_activation(
+            activation, namespace=spec.namespace, task_queue=spec.task_queue
+        )
         defn_class = template.workflow_class
         if defn_class not in self._prepared:
             with running_loop_for_creation():
                 self._engine.prepare_workflow(template.definition())
             self._prepared.add(defn_class)
         run = HostedRun(self._engine, template, details)
+        ready_key = (defn_class, tuple(template.worker_level_failure_exception_types))
         with self._lock:
             self._runs[key] = run
             self._counters.runs_created += 1
+            self._ready_for.pop(ready_key, None)
+            self._ready_for[ready_key] = template
+            while len(self._ready_for) > READY_CLASSES:
+                del self._ready_for[next(iter(self._ready_for))]
         return run
 
     def _template(self, spec: pb.RunSpec) -> RunTemplate:
@@ -495,7 +548,6 @@ class ShardCore:
                 )
 
 
-
 @ray.remote(concurrency_groups={"control": 4})  # type: ignore[call-overload]
 class Shard:
     """The Ray actor around ``ShardCore``. Work calls use the default concurrency group (sized
@@ -515,6 +567,7 @@ class Shard:
                 secret,
                 {RUN_BATCH: self._core.run_batch, COLLECT: self._core.collect},
                 name=name,
+                after_reply=self._core.after_answer,
             )
         self._metrics = ShardMetrics(name, lambda: pb.ShardStats.FromString(self._core.stats()))
 
@@ -524,7 +577,11 @@ class Shard:
         return self._server.address if self._server is not None else None
 
     def run_batch(self, data: bytes) -> bytes:
-        return self._core.run_batch(data)
+        try:
+            return self._core.run_batch(data)
+        finally:
+            # Ray sends the answer after this returns: leave the rest to the pool.
+            self._core.after_answer_later()
 
     def collect(self, data: bytes) -> bytes:
         return self._core.collect(data)

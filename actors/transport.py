@@ -79,9 +79,12 @@ class ShardServer:
         secret: bytes,
         handlers: dict[int, Callable[[bytes], bytes]],
         name: str = "shard",
+        after_reply: Callable[[], object] | None = None,
     ) -> None:
         self._secret = secret
         self._handlers = handlers
+        # Work that must not delay an answer (disposals), done once the answer is sent.
+        self._after_reply = after_reply
         self._name = name
         self._listener = socket.create_server((host, 0), backlog=128)
         self.address: tuple[str, int] = (host, self._listener.getsockname()[1])
@@ -122,8 +125,17 @@ class ShardServer:
                         send_frame(conn, ERROR, repr(err).encode())
                         continue
                     send_frame(conn, REPLY, reply)
+                    if self._after_reply is not None:
+                        self._run_after_reply()
             except (ConnectionError, OSError):
                 return
+
+    def _run_after_reply(self) -> None:
+        assert self._after_reply is not None
+        try:
+            self._after_reply()
+        except Exception:
+            logger.exception("Shard %s: work after a reply failed", self._name)
 
     def close(self) -> None:
         self._closed.set()

@@ -9,7 +9,6 @@ that complete locally at once and never raise.
 from __future__ import annotations
 
 import logging
-import pickle
 import time
 from typing import Protocol
 
@@ -21,13 +20,11 @@ from temporalio.converter import StorageDriverStoreContext
 from temporalio.worker import WorkflowInstance, WorkflowInstanceDetails
 from temporalio.worker._command_aware_visitor import CommandInfo
 
-from temporay.actors.code import dumps_code
 from temporay.actors.wire import RunKey, delta_from_proto, metric_op_from_proto
 from temporay.proto import hosting as pb
 from temporay.runtime.contexts import ContextMirror
 from temporay.runtime.externs import MetricReplayer
 from temporay.runtime.failures import failed_completion
-from temporay.runtime.hosted_run import RunDetails, details_from_instance_details
 
 from .routing import PendingActivation, ShardChannel
 from .templates import TemplateBlob
@@ -69,7 +66,6 @@ class RemoteRun(WorkflowInstance):
         self._host = host
         self.key = key
         self._info = det.info
-        self._det: WorkflowInstanceDetails | None = det
         self._blob = blob
         self._mirror = ContextMirror(det.info)
         self._channel: ShardChannel | None = None
@@ -150,7 +146,6 @@ class RemoteRun(WorkflowInstance):
                 self._channel = None
             else:
                 channel.member.templates_sent.add(self._blob.template_id)
-                self._det = None  # what the shard needed is there now
                 self._host.placed(self)
         if result.run_lost:
             self.lost = "the shard dropped it"
@@ -160,7 +155,6 @@ class RemoteRun(WorkflowInstance):
         return wfcomp.WorkflowActivationCompletion.FromString(result.completion)
 
     def _fill_spec(self, spec: pb.RunSpec, channel: ShardChannel) -> None:
-        assert self._det is not None
         blob = self._blob
         spec.template_id = blob.template_id
         if blob.template_id not in channel.member.templates_sent:
@@ -169,7 +163,9 @@ class RemoteRun(WorkflowInstance):
                 spec.main_module_hash = blob.main.digest
                 spec.main_module_source = blob.main.source
                 spec.main_module_path = blob.main.path
-        spec.details = _dumps_details(details_from_instance_details(self._det))
+        # The shard rebuilds the run's Info from the activation (runtime/run_info.py).
+        spec.namespace = self._info.namespace
+        spec.task_queue = self._info.task_queue
 
     def _evict(self, act: wfact.WorkflowActivation) -> wfcomp.WorkflowActivationCompletion:
         """Complete locally at once; the shard unwinds the run when the disposal reaches it."""
@@ -184,12 +180,3 @@ class RemoteRun(WorkflowInstance):
             run_id=act.run_id, successful=wfcomp.Success()
         )
 
-
-def _dumps_details(details: RunDetails) -> bytes:
-    """A run's details are plain data (``workflow.Info`` and bytes): the standard pickler writes
-    them ~6x faster than cloudpickle's (~50 µs against ~300 µs here), on every new run's first
-    activation. Should it ever refuse something, the general way still works."""
-    try:
-        return pickle.dumps(details, protocol=5)
-    except (pickle.PicklingError, TypeError, AttributeError):
-        return dumps_code(details, ship_main=False)

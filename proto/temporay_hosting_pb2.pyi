@@ -62,7 +62,8 @@ class RunSpec(_message.Message):
 
     TEMPLATE_ID_FIELD_NUMBER: _builtins.int
     TEMPLATE_FIELD_NUMBER: _builtins.int
-    DETAILS_FIELD_NUMBER: _builtins.int
+    NAMESPACE_FIELD_NUMBER: _builtins.int
+    TASK_QUEUE_FIELD_NUMBER: _builtins.int
     MAIN_MODULE_HASH_FIELD_NUMBER: _builtins.int
     MAIN_MODULE_SOURCE_FIELD_NUMBER: _builtins.int
     MAIN_MODULE_PATH_FIELD_NUMBER: _builtins.int
@@ -71,8 +72,8 @@ class RunSpec(_message.Message):
     shipped once per shard: `template` is empty when the router knows the shard has it.
     """
     template: _builtins.bytes
-    details: _builtins.bytes
-    """Pickled per-run details: Info, randomness seed, last completion result and failure."""
+    namespace: _builtins.str
+    task_queue: _builtins.str
     main_module_hash: _builtins.str
     """Source of the driver's __main__ module when the workflow is defined there, loaded in the
     shard under another module name (as the SDK sandbox does), keyed by content hash.
@@ -84,14 +85,15 @@ class RunSpec(_message.Message):
         *,
         template_id: _builtins.str = ...,
         template: _builtins.bytes = ...,
-        details: _builtins.bytes = ...,
+        namespace: _builtins.str = ...,
+        task_queue: _builtins.str = ...,
         main_module_hash: _builtins.str = ...,
         main_module_source: _builtins.bytes = ...,
         main_module_path: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["details", b"details", "main_module_hash", b"main_module_hash", "main_module_path", b"main_module_path", "main_module_source", b"main_module_source", "template", b"template", "template_id", b"template_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["main_module_hash", b"main_module_hash", "main_module_path", b"main_module_path", "main_module_source", b"main_module_source", "namespace", b"namespace", "task_queue", b"task_queue", "template", b"template", "template_id", b"template_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

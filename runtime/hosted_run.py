@@ -1,10 +1,11 @@
 """One workflow run hosted away from its Worker: the "run actor" that owns the run's environment.
 
 A ``HostedRun`` is created from a ``RunTemplate`` (what every run of one workflow type on one Worker
-shares, shipped once per hosting process) and ``RunDetails`` (what is particular to this run). It
-turns activation bytes into a completion plus the side information the Worker needs but cannot
-ask for remotely: the serialization contexts the activation touched and recorded metric
-operations. It knows nothing of Ray; shards and tests drive it alike.
+shares, shipped once per hosting process) and ``RunDetails`` (what is particular to this run,
+rebuilt from its first activation: ``run_info``). It turns activation bytes into a completion
+plus the side information the Worker needs but cannot ask for remotely: the serialization
+contexts the activation touched and recorded metric operations. It knows nothing of Ray; shards
+and tests drive it alike.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from temporalio.worker._workflow_instance import _WorkflowLogicFlag
 from .contexts import ContextDelta, capture_delta, touched_commands
 from .externs import LocalActivityCatalog, MetricOp, MetricRecorder, hosted_extern_functions
 from .failures import failed_completion
+from .run_info import RunDetails
 
 logger = logging.getLogger(__name__)
 
@@ -56,30 +58,11 @@ class RunTemplate:
         return temporalio.workflow._Definition.must_from_class(self.workflow_class)
 
 
-@dataclass(frozen=True)
-class RunDetails:
-    """What is particular to one run; the protos travel as bytes (they do not pickle)."""
-
-    info: temporalio.workflow.Info
-    randomness_seed: int
-    last_completion_result: bytes = b""
-    last_failure: bytes | None = None
-
-
 @dataclass
 class HostedResult:
     completion: wfcomp.WorkflowActivationCompletion
     contexts: ContextDelta
     metric_ops: list[MetricOp] = field(default_factory=list)
-
-
-def details_from_instance_details(det: WorkflowInstanceDetails) -> RunDetails:
-    return RunDetails(
-        info=det.info,
-        randomness_seed=det.randomness_seed,
-        last_completion_result=det.last_completion_result.SerializeToString(),
-        last_failure=det.last_failure.SerializeToString() if det.last_failure is not None else None,
-    )
 
 
 _placeholder_loops = threading.local()
@@ -107,12 +90,6 @@ class HostedRun:
 
     def __init__(self, runner: WorkflowRunner, template: RunTemplate, details: RunDetails) -> None:
         self._recorder = MetricRecorder()
-        last_failure = None
-        if details.last_failure is not None:
-            last_failure = temporalio.api.failure.v1.Failure()
-            last_failure.ParseFromString(details.last_failure)
-        last_result = temporalio.api.common.v1.Payloads()
-        last_result.ParseFromString(details.last_completion_result)
         det = WorkflowInstanceDetails(
             payload_converter_factory=template.payload_converter_factory,
             failure_converter_class=template.failure_converter_class,
@@ -126,8 +103,8 @@ class HostedRun:
             disable_eager_activity_execution=template.disable_eager_activity_execution,
             worker_level_failure_exception_types=template.worker_level_failure_exception_types,
             patch_activation_callback=template.patch_activation_callback,
-            last_completion_result=last_result,
-            last_failure=last_failure,
+            last_completion_result=details.last_completion_result,
+            last_failure=details.last_failure,
             default_workflow_logic_flags=template.default_workflow_logic_flags,
         )
         self.info = details.info

@@ -21,12 +21,15 @@ import temporalio.workflow
 from temporalio.worker import WorkflowInstance, WorkflowInstanceDetails, WorkflowRunner
 from temporalio.worker._command_aware_visitor import CommandInfo
 
+from .isolation_clone import Instantiation
 from .isolation_io import install_restrictions
 from .isolation_options import IsolationOptions
 from .isolation_plan import ModulePlan
 from .shims_state import CURRENT_RUN, RunState
 
 __all__ = ["IsolatedInstance", "IsolatedWorkflowRunner"]
+
+_ReadyKey = tuple[type, tuple[type[BaseException], ...]]
 
 
 class IsolatedWorkflowRunner(WorkflowRunner):
@@ -67,6 +70,9 @@ class IsolatedWorkflowRunner(WorkflowRunner):
         self.options = options or IsolationOptions()
         self._plans: dict[type, ModulePlan] = {}
         self._plans_lock = threading.Lock()
+        # Run copies made ahead of their runs (see ``make_ready``), per class and failure types.
+        self._ready: dict[_ReadyKey, list[tuple[RunState, Instantiation]]] = {}
+        self._making_ready = threading.Lock()
         if self.options.restrict_io:
             install_restrictions()
 
@@ -79,6 +85,56 @@ class IsolatedWorkflowRunner(WorkflowRunner):
                 if plan is None:
                     plan = self._plans[cls] = ModulePlan(cls, self.options, shims=self.shims)
         return plan
+
+    def make_ready(
+        self,
+        defn: temporalio.workflow._Definition,
+        failure_types: Sequence[type[BaseException]],
+        count: int,
+    ) -> int:
+        """Make copies of ``defn``'s modules ahead of the runs that will use them, until
+        ``count`` are ready; returns how many were made.
+
+        A copy needs nothing of its run (the seed and run ID are bound when the run takes it), so
+        a host that waits for work (a shard, between activations) makes them then, and a new
+        run's creation skips its most expensive step."""
+        if not (self.isolation and defn.sandboxed):
+            return 0
+        if not self._making_ready.acquire(blocking=False):
+            return 0  # another thread is at it
+        try:
+            ready = self._ready.setdefault((defn.cls, tuple(failure_types)), [])
+            made = 0
+            while len(ready) < count:
+                state = self._new_state(0, "")
+                ready.append((state, self.plan(defn.cls).instantiate(state, failure_types)))
+                made += 1
+            return made
+        finally:
+            self._making_ready.release()
+
+    def _take_ready(
+        self, key: _ReadyKey, seed: int, run_id: str
+    ) -> tuple[RunState, Instantiation] | None:
+        ready = self._ready.get(key)
+        if not ready:
+            return None
+        try:
+            state, made = ready.pop()  # atomic: another thread may take the last one first
+        except IndexError:
+            return None
+        state.reseed(seed)
+        state.run_id = run_id
+        return state, made
+
+    def _new_state(self, seed: int, run_id: str) -> RunState:
+        return RunState(
+            seed,
+            run_id=run_id,
+            shims=self.shims,
+            strict=self.strict,
+            restrict_io=self.options.restrict_io,
+        )
 
     def prepare_workflow(self, defn: temporalio.workflow._Definition) -> None:
         self.engine.prepare_workflow(defn)
@@ -94,22 +150,23 @@ class IsolatedWorkflowRunner(WorkflowRunner):
         if not det.defn.sandboxed:
             # @workflow.defn(sandboxed=False): the author asked for no sandbox at all.
             return self.engine.create_instance(det)
-        state = RunState(
-            det.randomness_seed,
-            run_id=det.info.run_id,
-            shims=self.shims,
-            strict=self.strict,
-            restrict_io=self.options.restrict_io,
-        )
         if self.isolation:
-            plan = self.plan(det.defn.cls)
-            made = plan.instantiate(state, det.worker_level_failure_exception_types)
+            failure_types = det.worker_level_failure_exception_types
+            ready = self._take_ready(
+                (det.defn.cls, tuple(failure_types)), det.randomness_seed, det.info.run_id
+            )
+            if ready is not None:
+                state, made = ready
+            else:
+                state = self._new_state(det.randomness_seed, det.info.run_id)
+                made = self.plan(det.defn.cls).instantiate(state, failure_types)
             det = dataclasses.replace(
                 det,
                 defn=made.defn,
                 worker_level_failure_exception_types=made.failure_exception_types,
             )
         else:
+            state = self._new_state(det.randomness_seed, det.info.run_id)
             module = sys.modules.get(det.defn.cls.__module__)
             if module is not None:
                 state.code_globals = frozenset({id(module.__dict__)})

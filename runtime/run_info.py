@@ -1,0 +1,106 @@
+"""A hosted run's details, rebuilt where it is hosted from its first activation.
+
+Every new run's first activation carries ``InitializeWorkflow``, from which the Worker builds the
+run's ``workflow.Info`` (``_WorkflowWorker._create_workflow_instance``). Shipping that ``Info``
+pickled cost ~170 µs to write on the Worker and as much to read in the shard on a cold process
+(its datetimes, timezone and dataclasses are each a pickled global); the shard already has the
+activation, so it rebuilds the same ``Info`` with the SDK's own recipe, given the two things the
+activation does not say (the Worker's namespace and task queue, sent as plain strings).
+``tests/test_run_info.py`` checks, on real runs of every shape, that the result equals the
+``Info`` the Worker handed the runner: a change in the SDK's recipe fails there first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC
+
+import temporalio.api.common.v1
+import temporalio.api.failure.v1
+import temporalio.bridge.proto.workflow_activation as wfact
+import temporalio.common
+import temporalio.converter
+import temporalio.workflow
+
+__all__ = ["RunDetails", "details_from_activation", "initialize_job"]
+
+
+@dataclass(frozen=True)
+class RunDetails:
+    """What is particular to one run, beside what all runs of its workflow share."""
+
+    info: temporalio.workflow.Info
+    randomness_seed: int
+    last_completion_result: temporalio.api.common.v1.Payloads
+    last_failure: temporalio.api.failure.v1.Failure | None = None
+
+
+def initialize_job(act: wfact.WorkflowActivation) -> wfact.InitializeWorkflow | None:
+    for job in act.jobs:
+        if job.HasField("initialize_workflow"):
+            return job.initialize_workflow
+    return None
+
+
+def details_from_activation(
+    act: wfact.WorkflowActivation, *, namespace: str, task_queue: str
+) -> RunDetails:
+    """The run's details exactly as the SDK's Worker derives them (temporalio 1.35)."""
+    init = initialize_job(act)
+    if init is None:
+        raise ValueError(
+            f"the first activation of run {act.run_id} has no InitializeWorkflow job: "
+            "the run cannot be created from it"
+        )
+    parent: temporalio.workflow.ParentInfo | None = None
+    root: temporalio.workflow.RootInfo | None = None
+    if init.HasField("parent_workflow_info"):
+        parent = temporalio.workflow.ParentInfo(
+            namespace=init.parent_workflow_info.namespace,
+            run_id=init.parent_workflow_info.run_id,
+            workflow_id=init.parent_workflow_info.workflow_id,
+        )
+    if init.HasField("root_workflow"):
+        root = temporalio.workflow.RootInfo(
+            run_id=init.root_workflow.run_id,
+            workflow_id=init.root_workflow.workflow_id,
+        )
+    info = temporalio.workflow.Info(
+        attempt=init.attempt,
+        continued_run_id=init.continued_from_execution_run_id or None,
+        cron_schedule=init.cron_schedule or None,
+        execution_timeout=init.workflow_execution_timeout.ToTimedelta()
+        if init.HasField("workflow_execution_timeout")
+        else None,
+        first_execution_run_id=init.first_execution_run_id,
+        headers=dict(init.headers),
+        namespace=namespace,
+        original_execution_run_id=init.original_execution_run_id or act.run_id,
+        parent=parent,
+        root=root,
+        raw_memo=dict(init.memo.fields),
+        retry_policy=temporalio.common.RetryPolicy.from_proto(init.retry_policy)
+        if init.HasField("retry_policy")
+        else None,
+        run_id=act.run_id,
+        run_timeout=init.workflow_run_timeout.ToTimedelta()
+        if init.HasField("workflow_run_timeout")
+        else None,
+        search_attributes=temporalio.converter.decode_search_attributes(init.search_attributes),
+        start_time=act.timestamp.ToDatetime().replace(tzinfo=UTC),
+        workflow_start_time=init.start_time.ToDatetime().replace(tzinfo=UTC),
+        task_queue=task_queue,
+        task_timeout=init.workflow_task_timeout.ToTimedelta(),
+        typed_search_attributes=temporalio.converter.decode_typed_search_attributes(
+            init.search_attributes
+        ),
+        workflow_id=init.workflow_id,
+        workflow_type=init.workflow_type,
+        priority=temporalio.common.Priority._from_proto(init.priority),
+    )
+    return RunDetails(
+        info=info,
+        randomness_seed=init.randomness_seed,
+        last_completion_result=init.last_completion_result,
+        last_failure=init.continued_failure if init.HasField("continued_failure") else None,
+    )
