@@ -147,6 +147,8 @@ async def _signals(client: Client, tq: str, wid: str) -> Any:
     return await handle.result()
 
 
+RUNNERS = ("sdk-sandboxed", "sdk-unsandboxed", "temporay-local", "ray")
+
 WORKLOADS: dict[str, Callable[[Client, str, str], Awaitable[Any]]] = {
     "noop": lambda c, tq, wid: c.execute_workflow(wf.NoopWorkflow.run, id=wid, task_queue=tq),
     "activity": lambda c, tq, wid: c.execute_workflow(
@@ -265,6 +267,9 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--shards", type=int, default=None)
     parser.add_argument("--workloads", default=",".join(WORKLOADS))
+    parser.add_argument(
+        "--runners", default=",".join(RUNNERS), help="a subset of " + ", ".join(RUNNERS)
+    )
     parser.add_argument("--out", default="bench/results/hosting.json")
     args = parser.parse_args()
 
@@ -273,32 +278,37 @@ async def main() -> None:
     env = await start_dev_server()
     results: list[Result] = []
     workloads = args.workloads.split(",")
+    runners = args.runners.split(",")
+    in_process: list[tuple[str, WorkflowRunner]] = [
+        ("sdk-sandboxed", SandboxedWorkflowRunner()),
+        ("sdk-unsandboxed", UnsandboxedWorkflowRunner()),
+        ("temporay-local", LocalWorkflowRunner()),
+    ]
     try:
-        for name, runner in (
-            ("sdk-sandboxed", SandboxedWorkflowRunner()),
-            ("sdk-unsandboxed", UnsandboxedWorkflowRunner()),
-            ("temporay-local", LocalWorkflowRunner()),
-        ):
+        for name, runner in in_process:
+            if name not in runners:
+                continue
             for workload in workloads:
                 count = args.cpu_count if workload == "cpu" else args.count
                 result = await run_workload(env.client, name, runner, workload, count, args.concurrency)
                 print(json.dumps(asdict(result)), flush=True)
                 results.append(result)
 
-        import ray
+        if "ray" in runners:
+            import ray
 
-        from temporay import RayWorkflowRunner
+            from temporay import RayWorkflowRunner
 
-        ray.init(include_dashboard=False, logging_level=logging.ERROR)
-        async with RayWorkflowRunner(shards=args.shards) as ray_runner:
-            for workload in workloads:
-                count = args.cpu_count if workload == "cpu" else args.count
-                result = await run_workload(
-                    env.client, "ray", ray_runner, workload, count, args.concurrency
-                )
-                print(json.dumps(asdict(result)), flush=True)
-                results.append(result)
-        ray.shutdown()
+            ray.init(include_dashboard=False, logging_level=logging.ERROR)
+            async with RayWorkflowRunner(shards=args.shards) as ray_runner:
+                for workload in workloads:
+                    count = args.cpu_count if workload == "cpu" else args.count
+                    result = await run_workload(
+                        env.client, "ray", ray_runner, workload, count, args.concurrency
+                    )
+                    print(json.dumps(asdict(result)), flush=True)
+                    results.append(result)
+            ray.shutdown()
     finally:
         await env.shutdown()
 
