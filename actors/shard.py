@@ -117,8 +117,10 @@ class ShardCore:
         name: str,
         engine_factory: Callable[[], WorkflowRunner],
         threads: int = 32,
+        ready_copies: int = READY_COPIES_PER_CLASS,
     ) -> None:
         self.name = name
+        self._ready_copies = ready_copies
         self.instance = uuid.uuid4().hex
         self._engine = engine_factory()
         self._prepared: set[type] = set()
@@ -182,20 +184,20 @@ class ShardCore:
         carried (unwinding a finished run takes as long as an activation, and done beside a
         batch's own items it held the GIL against them: a new run's first activation usually
         carries its predecessor's disposal), then makes module copies ready for the next runs
-        (``READY_COPIES_PER_CLASS``), which takes that step out of a new run's first activation."""
+        (``ready_copies`` per class), which takes that step out of a new run's first activation."""
         with self._lock:
             keys, self._disposals = self._disposals, []
             wanted = list(self._ready_for.values())
         if keys:
             self._dispose_all(keys)
         engine = self._engine
-        if isinstance(engine, IsolatedWorkflowRunner):
+        if self._ready_copies and isinstance(engine, IsolatedWorkflowRunner):
             for template in wanted:
                 try:
                     engine.make_ready(
                         template.definition(),
                         template.worker_level_failure_exception_types,
-                        READY_COPIES_PER_CLASS,
+                        self._ready_copies,
                     )
                 except Exception:
                     logger.exception(
@@ -555,10 +557,15 @@ class Shard:
     group never hides a shard's state from its router."""
 
     def __init__(
-        self, name: str, engine_factory: bytes, threads: int = 32, secret: bytes = b""
+        self,
+        name: str,
+        engine_factory: bytes,
+        threads: int = 32,
+        secret: bytes = b"",
+        ready_copies: int = READY_COPIES_PER_CLASS,
     ) -> None:
         factory = cloudpickle.loads(engine_factory)
-        self._core = ShardCore(name, factory, threads)
+        self._core = ShardCore(name, factory, threads, ready_copies)
         # The direct activation transport (see actors/transport.py), on this node's address.
         self._server: ShardServer | None = None
         if secret:

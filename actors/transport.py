@@ -83,7 +83,7 @@ class ShardServer:
     ) -> None:
         self._secret = secret
         self._handlers = handlers
-        # Work that must not delay an answer (disposals), done once the answer is sent.
+        # Work that must not delay an answer (the shard's after_answer), done once it is sent.
         self._after_reply = after_reply
         self._name = name
         self._listener = socket.create_server((host, 0), backlog=128)

@@ -14,7 +14,7 @@ from typing import Any
 
 import ray
 
-from temporay.actors.shard import Shard
+from temporay.actors.shard import READY_COPIES_PER_CLASS, Shard
 from temporay.actors.transport import Endpoint, RayCallTransport, SocketTransport
 
 from .routing import CallFailure, ShardChannel, ShardMember, Transport
@@ -49,6 +49,7 @@ class ShardSettings:
     transport: str = "socket"
     name_prefix: str = "temporay-shard"
     replace_lost: bool = True
+    ready_copies: int = READY_COPIES_PER_CLASS
     actor_options: tuple[tuple[str, Any], ...] = ()
 
 
@@ -145,7 +146,7 @@ class ShardPool:
             options["runtime_env"] = s.runtime_env
         options.update(dict(s.actor_options))
         handle = Shard.options(**options).remote(  # type: ignore[attr-defined]
-            name, s.engine_factory, s.threads, secret
+            name, s.engine_factory, s.threads, secret, s.ready_copies
         )
         return ShardMember(name=name, handle=handle)
 

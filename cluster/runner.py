@@ -292,6 +292,7 @@ class RayWorkflowRunner(WorkflowRunner):
                     threads=4,
                     name_prefix="temporay-dedicated",
                     replace_lost=False,
+                    ready_copies=0,  # one run per actor: copies made ahead would go unused
                     actor_options=tuple(self._dedicated_options.items()),
                 ),
                 registry=self._state.registry,

@@ -21,6 +21,7 @@ from temporalio.worker import Worker, WorkflowInstanceDetails, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from temporay.runtime.hosted_run import running_loop_for_creation
+from temporay.runtime.isolation_runner import IsolatedInstance
 from temporay.runtime.local_runner import LocalWorkflowRunner
 from tests.instance_details import instance_details
 from tests.isolation_workflows import globals_state, shims
@@ -169,3 +170,23 @@ def test_repr_and_arguments() -> None:
     assert "strict=True" in repr(runner)
     assert dataclasses.is_dataclass(runner.options)
     asyncio.get_event_loop_policy()  # no loop needed to build one
+
+
+def test_copies_made_ahead_serve_new_runs_with_their_own_state_and_seed() -> None:
+    runner = LocalWorkflowRunner()
+    defn = _details(globals_state.GlobalsWorkflow, "ahead").defn
+    runner.prepare_workflow(defn)
+    assert runner.make_ready(defn, [], 2) == 2
+    assert runner.make_ready(defn, [], 2) == 0  # already there
+    for run_id in ("ahead-a", "ahead-b"):
+        result = _drive(runner, run_id)
+        assert result["first"]["counter"] == 1 and result["second"]["counter"] == 2
+        assert result["second"]["seen"] == [run_id]
+    # Both runs took a copy made ahead: two are missing again.
+    assert runner.make_ready(defn, [], 2) == 2
+    det = _details(globals_state.GlobalsWorkflow, "ahead-c")
+    with running_loop_for_creation():
+        instance = runner.create_instance(det)
+    assert isinstance(instance, IsolatedInstance)
+    assert (instance.state.seed, instance.state.run_id) == (7, "ahead-c")
+    assert runner.make_ready(defn, [], 2) == 1
