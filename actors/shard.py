@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import cloudpickle
 import ray
 import temporalio.bridge.proto.workflow_activation as wfact
+import temporalio.workflow
 from temporalio.bridge.runtime import Runtime as _BridgeRuntime
 from temporalio.worker import WorkflowRunner
 from temporalio.worker._workflow import _InterruptDeadlockError
@@ -133,9 +134,11 @@ class ShardCore:
         self._pending: dict[RunKey, tuple[Future[pb.CompletionEnvelope], _Item]] = {}
         # Disposals that rode on a batch, carried out once that batch is answered.
         self._disposals: list[RunKey] = []
-        # Workflow classes (with their failure types) whose next runs get module copies made
-        # ahead, most recently created last.
-        self._ready_for: dict[tuple[type, tuple[type, ...]], RunTemplate] = {}
+        # Workflow definitions, keyed by class and failure types, whose next runs get module
+        # copies made ahead; most recently created last.
+        self._ready_for: dict[
+            tuple[type, tuple[type[BaseException], ...]], temporalio.workflow._Definition
+        ] = {}
         self._counters = _Counters()
         # Runs dropped while their thread may still be inside the engine; never served again.
         self._lost: set[RunKey] = set()
@@ -187,23 +190,17 @@ class ShardCore:
         (``ready_copies`` per class), which takes that step out of a new run's first activation."""
         with self._lock:
             keys, self._disposals = self._disposals, []
-            wanted = list(self._ready_for.values())
+            wanted = list(self._ready_for.items())
         if keys:
             self._dispose_all(keys)
         engine = self._engine
         if self._ready_copies and isinstance(engine, IsolatedWorkflowRunner):
-            for template in wanted:
+            for (cls, failure_types), defn in wanted:
                 try:
-                    engine.make_ready(
-                        template.definition(),
-                        template.worker_level_failure_exception_types,
-                        self._ready_copies,
-                    )
+                    engine.make_ready(defn, failure_types, self._ready_copies)
                 except Exception:
                     logger.exception(
-                        "Shard %s: making copies of %s ahead failed",
-                        self.name,
-                        template.workflow_class.__qualname__,
+                        "Shard %s: making copies of %s ahead failed", self.name, cls.__qualname__
                     )
 
     def after_answer_later(self) -> None:
@@ -418,18 +415,18 @@ class ShardCore:
         details = details_from_activation(
             activation, namespace=spec.namespace, task_queue=spec.task_queue
         )
-        defn_class = template.workflow_class
-        if defn_class not in self._prepared:
+        defn = template.definition()
+        if defn.cls not in self._prepared:
             with running_loop_for_creation():
-                self._engine.prepare_workflow(template.definition())
-            self._prepared.add(defn_class)
+                self._engine.prepare_workflow(defn)
+            self._prepared.add(defn.cls)
         run = HostedRun(self._engine, template, details)
-        ready_key = (defn_class, tuple(template.worker_level_failure_exception_types))
+        ready_key = (defn.cls, tuple(template.worker_level_failure_exception_types))
         with self._lock:
             self._runs[key] = run
             self._counters.runs_created += 1
             self._ready_for.pop(ready_key, None)
-            self._ready_for[ready_key] = template
+            self._ready_for[ready_key] = defn
             while len(self._ready_for) > READY_CLASSES:
                 del self._ready_for[next(iter(self._ready_for))]
         return run

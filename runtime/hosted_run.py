@@ -17,8 +17,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-import temporalio.api.common.v1
-import temporalio.api.failure.v1
 import temporalio.bridge.proto.workflow_activation as wfact
 import temporalio.bridge.proto.workflow_completion as wfcomp
 import temporalio.converter

@@ -1,10 +1,10 @@
 """A hosted run's details rebuilt from its first activation equal what the Worker gave the runner.
 
 Shards no longer receive a run's ``workflow.Info`` pickled: they rebuild it from the
-``InitializeWorkflow`` job with the SDK's recipe (``runtime/run_info.py``). Here a recording runner
-keeps, for real runs of every shape the recipe branches on (memo, search attributes, headers,
-timeouts, retry policy and a retried attempt with its last failure, parent and root, a
-continued-as-new run with its last result), the ``WorkflowInstanceDetails`` the Worker built and
+``InitializeWorkflow`` job with the SDK's recipe (``runtime/run_info.py``). Here the differential
+harness's recording runner keeps, for real runs of every shape the recipe branches on (memo,
+search attributes, headers, timeouts, retry policy and a retried attempt with its last failure,
+parent and root, a continued-as-new run), the ``WorkflowInstanceDetails`` the Worker built and
 the first activation; the rebuilt details must be equal, field by field.
 """
 
@@ -13,25 +13,18 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from datetime import timedelta
-from typing import Any
 
 import pytest
 import temporalio.bridge.proto.workflow_activation as wfact
-import temporalio.bridge.proto.workflow_completion as wfcomp
 import temporalio.common
 from temporalio import workflow
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
-from temporalio.worker import (
-    UnsandboxedWorkflowRunner,
-    Worker,
-    WorkflowInstance,
-    WorkflowInstanceDetails,
-    WorkflowRunner,
-)
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from temporay.runtime.run_info import details_from_activation
 from tests.conftest import TEST_SEARCH_ATTRIBUTES
+from tests.differential.harness import RecordingRunner
 
 
 @workflow.defn(sandboxed=False)
@@ -72,54 +65,10 @@ class InfoContinued:
         return left
 
 
-class _Recording(WorkflowInstance):
-    def __init__(self, inner: WorkflowInstance, seen: list[Any], det: WorkflowInstanceDetails):
-        self._inner = inner
-        self._seen = seen
-        self._det: WorkflowInstanceDetails | None = det
-
-    def activate(self, act: wfact.WorkflowActivation) -> wfcomp.WorkflowActivationCompletion:
-        if self._det is not None:
-            first = wfact.WorkflowActivation()
-            first.CopyFrom(act)
-            self._seen.append((self._det, first))
-            self._det = None
-        return self._inner.activate(act)
-
-    def get_info(self) -> workflow.Info:
-        return self._inner.get_info()
-
-    def get_serialization_context(self, command_info: Any) -> Any:
-        return self._inner.get_serialization_context(command_info)
-
-    def get_external_store_context(self, command_info: Any) -> Any:
-        return self._inner.get_external_store_context(command_info)
-
-    def get_thread_id(self) -> int | None:
-        return self._inner.get_thread_id()
-
-
-class RecordingRunner(WorkflowRunner):
-    """The SDK's unsandboxed runner, keeping each run's details and first activation."""
-
-    def __init__(self) -> None:
-        self.inner = UnsandboxedWorkflowRunner()
-        self.seen: list[tuple[WorkflowInstanceDetails, wfact.WorkflowActivation]] = []
-
-    def prepare_workflow(self, defn: workflow._Definition) -> None:
-        self.inner.prepare_workflow(defn)
-
-    def create_instance(self, det: WorkflowInstanceDetails) -> WorkflowInstance:
-        return _Recording(self.inner.create_instance(det), self.seen, det)
-
-    def set_worker_level_failure_exception_types(self, types: Any) -> None:
-        self.inner.set_worker_level_failure_exception_types(types)
-
-
 async def test_details_rebuilt_from_the_first_activation_equal_the_workers(
     client: Client, task_queue: str
 ) -> None:
-    runner = RecordingRunner()
+    runner = RecordingRunner(UnsandboxedWorkflowRunner())
     keyword = TEST_SEARCH_ATTRIBUTES[0]
     async with Worker(
         client,
@@ -167,11 +116,14 @@ async def test_details_rebuilt_from_the_first_activation_equal_the_workers(
         and d.last_failure is not None,
         "continued run": lambda d: d.info.continued_run_id is not None,
     }
-    covered = {name for name, has in shapes.items() if any(has(det) for det, _ in runner.seen)}
+    recorded = runner.snapshot()
+    covered = {name for name, has in shapes.items() if any(has(r.details) for r in recorded)}
     assert covered == set(shapes), f"shapes not exercised: {set(shapes) - covered}"
 
-    assert len(runner.seen) >= 7
-    for det, act in runner.seen:
+    assert len(recorded) >= 7
+    for record in recorded:
+        det = record.details
+        act = wfact.WorkflowActivation.FromString(record.steps[0].activation)
         rebuilt = details_from_activation(
             act, namespace=det.info.namespace, task_queue=det.info.task_queue
         )
