@@ -43,6 +43,16 @@ def _read_json_line(proc: subprocess.Popen[str], timeout: float) -> dict[str, An
     raise AssertionError(f"no JSON line from the fleet (exit {proc.poll()})")
 
 
+def _our_registries(gcs: str, prefixes: set[str]) -> list[dict[str, Any]]:
+    """What ``temporay status`` says of the registries of the routers named by ``prefixes``."""
+    status = subprocess.run(
+        [sys.executable, "-m", "temporay.cluster.cli", "status", "--ray-address", gcs],
+        capture_output=True, text=True, timeout=120,
+    )
+    described = json.loads(status.stdout)
+    return [d for d in described if d["registry"].split("-")[-1] in prefixes]
+
+
 async def test_a_fleet_of_two_routers_serves_and_stops_cleanly(
     client: Client, ray_cluster: None, task_queue: str
 ) -> None:
@@ -72,22 +82,24 @@ async def test_a_fleet_of_two_routers_serves_and_stops_cleanly(
             )
         )
         assert results == [f"charged o{i}:{i}" for i in range(20)]
-        status = await asyncio.to_thread(
-            subprocess.run,
-            [sys.executable, "-m", "temporay.cluster.cli", "status", "--ray-address", gcs],
-            capture_output=True, text=True, timeout=120,
-        )
-        described = json.loads(status.stdout)
-        ours = [d for d in described if d["registry"].split("-")[-1] in
-                {rid[:8] for rid in started["router_ids"]}]
+        prefixes = {rid[:8] for rid in started["router_ids"]}
+        # Routers tell their registry about shards with fire-and-forget actor calls: wait (a
+        # bounded time) until both registries have heard of theirs.
+        end = time.monotonic() + 60
+        while True:
+            ours = await asyncio.to_thread(_our_registries, gcs, prefixes)
+            if len(ours) == 2 and all(d["describe"]["shards"] for d in ours):
+                break
+            if time.monotonic() > end:
+                break
+            await asyncio.sleep(1.0)
         assert len(ours) == 2
-        assert all(d["describe"]["shards"] for d in ours)
+        assert all(d["describe"]["shards"] for d in ours), json.dumps(ours, indent=1)[:4000]
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(proc.wait, 120) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
-    prefixes = {rid[:8] for rid in started["router_ids"]}
     end = time.monotonic() + 60
     alive: list[str] = []
     while time.monotonic() < end:
