@@ -34,8 +34,10 @@ from temporay.runtime.failures import deadlock_error, failed_completion
 from temporay.runtime.hosted_run import (
     HostedResult,
     HostedRun,
+    ReadyConverters,
     RunTemplate,
     running_loop_for_creation,
+    takes_ready_converters,
 )
 from temporay.runtime.isolation_runner import IsolatedWorkflowRunner
 from temporay.runtime.run_info import details_from_activation
@@ -48,11 +50,12 @@ from .wire import RunKey, delta_to_proto, metric_op_to_proto
 logger = logging.getLogger(__name__)
 
 READY_COPIES_PER_CLASS = 2
-"""Isolated module copies a shard keeps made ahead for each workflow class it recently created
-runs of (see ``IsolatedWorkflowRunner.make_ready``)."""
+"""Isolated module copies, and converters, a shard keeps made ahead for each template it recently
+created runs of (see ``IsolatedWorkflowRunner.make_ready`` and ``ReadyConverters``)."""
 
 READY_CLASSES = 16
-"""How many recently used workflow classes a shard keeps copies ready for."""
+"""How many recently used templates (workflow classes of a Worker) a shard keeps copies ready
+for."""
 
 STRAGGLER_WINDOW_S = 0.02
 """How long a batch answer waits for its slowest items once some are done."""
@@ -134,11 +137,12 @@ class ShardCore:
         self._pending: dict[RunKey, tuple[Future[pb.CompletionEnvelope], _Item]] = {}
         # Disposals that rode on a batch, carried out once that batch is answered.
         self._disposals: list[RunKey] = []
-        # Workflow definitions, keyed by class and failure types, whose next runs get module
-        # copies made ahead; most recently created last.
-        self._ready_for: dict[
-            tuple[type, tuple[type[BaseException], ...]], temporalio.workflow._Definition
-        ] = {}
+        # Templates (with their definition) whose next runs get what does not depend on the run
+        # made ahead, by template ID; most recently used last.
+        self._ready_for: dict[str, tuple[RunTemplate, temporalio.workflow._Definition]] = {}
+        self._ready_converters: dict[str, list[ReadyConverters]] = {}
+        self._converters_ahead = takes_ready_converters(self._engine)
+        self._making_ready = threading.Lock()
         self._counters = _Counters()
         # Runs dropped while their thread may still be inside the engine; never served again.
         self._lost: set[RunKey] = set()
@@ -186,22 +190,41 @@ class ShardCore:
         The transport calls this after each batch's answer. It disposes the runs that batches
         carried (unwinding a finished run takes as long as an activation, and done beside a
         batch's own items it held the GIL against them: a new run's first activation usually
-        carries its predecessor's disposal), then makes module copies ready for the next runs
-        (``ready_copies`` per class), which takes that step out of a new run's first activation."""
+        carries its predecessor's disposal), then makes what the next runs of recently used
+        templates need and do not depend on the run (``ready_copies`` each of module copies and
+        of converters), which takes those steps out of a new run's first activation."""
         with self._lock:
             keys, self._disposals = self._disposals, []
             wanted = list(self._ready_for.items())
         if keys:
             self._dispose_all(keys)
-        engine = self._engine
-        if self._ready_copies and isinstance(engine, IsolatedWorkflowRunner):
-            for (cls, failure_types), defn in wanted:
+        if not self._ready_copies or not self._making_ready.acquire(blocking=False):
+            return  # another thread is at it
+        try:
+            for template_id, (template, defn) in wanted:
                 try:
-                    engine.make_ready(defn, failure_types, self._ready_copies)
+                    self._make_ready(template_id, template, defn)
                 except Exception:
                     logger.exception(
-                        "Shard %s: making copies of %s ahead failed", self.name, cls.__qualname__
+                        "Shard %s: making ready for runs of %s failed",
+                        self.name,
+                        defn.cls.__qualname__,
                     )
+        finally:
+            self._making_ready.release()
+
+    def _make_ready(
+        self, template_id: str, template: RunTemplate, defn: temporalio.workflow._Definition
+    ) -> None:
+        engine = self._engine
+        if isinstance(engine, IsolatedWorkflowRunner):
+            engine.make_ready(
+                defn, template.worker_level_failure_exception_types, self._ready_copies
+            )
+        if self._converters_ahead:
+            ready = self._ready_converters.setdefault(template_id, [])
+            while len(ready) < self._ready_copies:
+                ready.append(ReadyConverters.make(template))
 
     def after_answer_later(self) -> None:
         """``after_answer`` on the shard's pool (for callers that cannot act after answering)."""
@@ -420,16 +443,25 @@ class ShardCore:
             with running_loop_for_creation():
                 self._engine.prepare_workflow(defn)
             self._prepared.add(defn.cls)
-        run = HostedRun(self._engine, template, details)
-        ready_key = (defn.cls, tuple(template.worker_level_failure_exception_types))
+        converters = self._take_converters(spec.template_id)
+        run = HostedRun(self._engine, template, details, converters, defn)
         with self._lock:
             self._runs[key] = run
             self._counters.runs_created += 1
-            self._ready_for.pop(ready_key, None)
-            self._ready_for[ready_key] = defn
+            self._ready_for.pop(spec.template_id, None)
+            self._ready_for[spec.template_id] = (template, defn)
             while len(self._ready_for) > READY_CLASSES:
-                del self._ready_for[next(iter(self._ready_for))]
+                forgotten = next(iter(self._ready_for))
+                del self._ready_for[forgotten]
+                self._ready_converters.pop(forgotten, None)
         return run
+
+    def _take_converters(self, template_id: str) -> ReadyConverters | None:
+        ready = self._ready_converters.get(template_id)
+        try:
+            return ready.pop() if ready else None  # atomic: another thread may take it first
+        except IndexError:
+            return None
 
     def _template(self, spec: pb.RunSpec) -> RunTemplate:
         with self._lock:
@@ -576,9 +608,13 @@ class Shard:
         self._metrics = ShardMetrics(name, lambda: pb.ShardStats.FromString(self._core.stats()))
 
     @ray.method(concurrency_group="control")
-    def endpoint(self) -> tuple[str, int] | None:
-        """Where routers send activations directly (``None``: Ray calls only)."""
-        return self._server.address if self._server is not None else None
+    def endpoint(self) -> tuple[str, int, str] | None:
+        """Where routers send activations directly: host, port and the abstract Unix socket
+        routers on this host use instead (``None``: Ray calls only)."""
+        if self._server is None:
+            return None
+        host, port = self._server.address
+        return host, port, self._server.local_name
 
     def run_batch(self, data: bytes) -> bytes:
         try:

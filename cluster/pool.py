@@ -154,8 +154,8 @@ class ShardPool:
         secret = self._secrets.pop(member.name, b"")
         if not secret:
             return RayCallTransport(member.handle)
-        host, port = ray.get(member.handle.endpoint.remote(), timeout=30)
-        return SocketTransport(Endpoint(host, port, secret))
+        host, port, local_name = ray.get(member.handle.endpoint.remote(), timeout=30)
+        return SocketTransport(Endpoint(host, port, secret, local_name))
 
     def _admit(self, member: ShardMember, instance: str) -> ShardChannel | None:
         member.instance = instance

@@ -50,6 +50,33 @@ class CallFailure:
     message: str
 
 
+class Wakeup:
+    """A flag one thread waits on and others set: ``threading.Event`` on a single lock.
+
+    Every activation creates one and at low load nobody ever waits on it; an Event is a
+    condition, a lock and a waiter list in Python code, this one C lock. ``wait`` consumes the
+    flag (the one waiter clears it right after anyway)."""
+
+    __slots__ = ("_lock",)
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()  # held: not set
+
+    def set(self) -> None:
+        try:
+            self._lock.release()
+        except RuntimeError:
+            pass  # set already
+
+    def wait(self, timeout: float | None) -> bool:
+        """Wait until set (``None``: for ever); returns whether it was, leaving it clear."""
+        return self._lock.acquire(timeout=-1 if timeout is None else timeout)
+
+    def clear(self) -> None:
+        self._lock.acquire(blocking=False)
+
+
 class PendingActivation:
     """One activation on its way to a shard and back; resolved exactly once."""
 
@@ -72,7 +99,7 @@ class PendingActivation:
         self.failure: CallFailure | None = None
         self.abandoned = False
         self._task: tuple[str, list[PendingActivation]] | None = None
-        self._event = threading.Event()
+        self._event = Wakeup()
 
     @property
     def resolved(self) -> bool:
@@ -143,6 +170,8 @@ class ShardChannel:
                 lead = None
         if lead is not None:
             self._run_batch(lead)
+            if pending.resolved and pending._task is None:
+                return  # the common case: our own request brought our answer
         self._wait(pending)
 
     def _wait(self, pending: PendingActivation) -> None:

@@ -8,7 +8,9 @@ listed among the known queries when a query is not found, as with the SDK.
 from __future__ import annotations
 
 import traceback
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING, cast
 
 import temporalio.api.sdk.v1
 import temporalio.workflow
@@ -18,35 +20,45 @@ if TYPE_CHECKING:
     from .context import WorkflowContext
 
 
-def definitions(ctx: WorkflowContext) -> dict[str | None, temporalio.workflow._QueryDefinition]:
-    def stack_trace() -> str:
-        return render_stack_trace(ctx)
+def _current() -> WorkflowContext:
+    """The run answering the query: queries run on the run's own loop, which carries it."""
+    return cast("WorkflowContext", temporalio.workflow._Runtime.current())
 
-    def enhanced_stack_trace() -> temporalio.api.sdk.v1.EnhancedStackTrace:
-        return render_enhanced_stack_trace(ctx)
 
-    def metadata() -> temporalio.api.sdk.v1.WorkflowMetadata:
-        return render_metadata(ctx)
+def _stack_trace() -> str:
+    return render_stack_trace(_current())
 
-    return {
+
+def _enhanced_stack_trace() -> temporalio.api.sdk.v1.EnhancedStackTrace:
+    return render_enhanced_stack_trace(_current())
+
+
+def _metadata() -> temporalio.api.sdk.v1.WorkflowMetadata:
+    return render_metadata(_current())
+
+
+DEFINITIONS: Mapping[str | None, temporalio.workflow._QueryDefinition] = MappingProxyType(
+    {
         "__stack_trace": temporalio.workflow._QueryDefinition(
-            name="__stack_trace", fn=stack_trace, is_method=False, arg_types=[], ret_type=str
+            name="__stack_trace", fn=_stack_trace, is_method=False, arg_types=[], ret_type=str
         ),
         "__enhanced_stack_trace": temporalio.workflow._QueryDefinition(
             name="__enhanced_stack_trace",
-            fn=enhanced_stack_trace,
+            fn=_enhanced_stack_trace,
             is_method=False,
             arg_types=[],
             ret_type=temporalio.api.sdk.v1.EnhancedStackTrace,
         ),
         "__temporal_workflow_metadata": temporalio.workflow._QueryDefinition(
             name="__temporal_workflow_metadata",
-            fn=metadata,
+            fn=_metadata,
             is_method=False,
             arg_types=[],
             ret_type=temporalio.api.sdk.v1.WorkflowMetadata,
         ),
     }
+)
+"""Shared by every run (they find their run through the loop, rather than a closure per run)."""
 
 
 def render_stack_trace(ctx: WorkflowContext) -> str:

@@ -160,11 +160,11 @@ class WorkflowContext(temporalio.workflow._Runtime):
 
         # Handlers can be added and removed while the workflow runs.
         self.signals = dict(self.defn.signals)
-        self.queries = dict(self.defn.queries)
+        # The built-in queries are registered here (not answered by the activator) so that they
+        # show up in the list of known queries when a query is not found, and can be
+        # overridden, as with the SDK.
+        self.queries = {**self.defn.queries, **builtin_queries.DEFINITIONS}
         self.updates = dict(self.defn.updates)
-        # Registered here (not answered by the activator) so that they show up in the list of
-        # known queries when a query is not found, and can be overridden, as with the SDK.
-        self.queries.update(builtin_queries.definitions(self))
         self.buffered_signals: dict[str, list[wfact.SignalWorkflow]] = {}
         self.handled_signals_seq = 0
         self.in_progress_signals: dict[int, HandlerExecution] = {}

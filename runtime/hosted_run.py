@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import temporalio.bridge.proto.workflow_activation as wfact
 import temporalio.bridge.proto.workflow_completion as wfcomp
@@ -32,9 +33,12 @@ from temporalio.worker._workflow_instance import _WorkflowLogicFlag
 from .contexts import ContextDelta, capture_delta, touched_commands
 from .externs import LocalActivityCatalog, MetricOp, MetricRecorder, hosted_extern_functions
 from .failures import failed_completion
+from .frozen import construct
 from .run_info import RunDetails
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,41 @@ class RunTemplate:
 
     def definition(self) -> temporalio.workflow._Definition:
         return temporalio.workflow._Definition.must_from_class(self.workflow_class)
+
+
+@dataclass(frozen=True)
+class ReadyConverters:
+    """A run's own converters, made by its template's factories before the run arrives.
+
+    Engines build a run's converters once, when they create it; a host that waits for work
+    makes the next runs' ahead (``make``), which takes that step out of a new run's first
+    activation. Each run still gets converters of its own, as from the SDK."""
+
+    payload: temporalio.converter.PayloadConverter
+    failure: temporalio.converter.FailureConverter
+
+    @staticmethod
+    def make(template: RunTemplate) -> ReadyConverters:
+        payload = template.payload_converter_factory()
+        if isinstance(payload, temporalio.converter.WithSerializationContext):
+            # with_context has no side effects (engines call it for every command); one call now
+            # lets the SDK's composite converter find out, once, which of its parts take one.
+            payload.with_context(_WARM_UP_CONTEXT)
+        return ReadyConverters(payload, template.failure_converter_class())
+
+
+_WARM_UP_CONTEXT = temporalio.converter.WorkflowSerializationContext(namespace="", workflow_id="")
+
+
+def takes_ready_converters(runner: WorkflowRunner) -> bool:
+    """Whether ``runner``'s engine calls each converter factory once per run, at creation, and
+    nothing else (ours and the SDK's unsandboxed instance do; a user's runner may not)."""
+    from temporalio.worker import UnsandboxedWorkflowRunner
+
+    from .engine import TemporayWorkflowRunner
+
+    engine = getattr(runner, "engine", runner)  # the engine inside our isolation runner
+    return isinstance(engine, (TemporayWorkflowRunner, UnsandboxedWorkflowRunner))
 
 
 @dataclass
@@ -83,27 +122,50 @@ def running_loop_for_creation() -> Iterator[None]:
         asyncio._set_running_loop(previous)
 
 
+def _returning(value: T) -> Callable[[], T]:
+    def made_ahead() -> T:
+        return value
+
+    return made_ahead
+
+
 class HostedRun:
     """Owns one run's engine instance and answers activations for it."""
 
-    def __init__(self, runner: WorkflowRunner, template: RunTemplate, details: RunDetails) -> None:
+    def __init__(
+        self,
+        runner: WorkflowRunner,
+        template: RunTemplate,
+        details: RunDetails,
+        converters: ReadyConverters | None = None,
+        defn: temporalio.workflow._Definition | None = None,
+    ) -> None:
         self._recorder = MetricRecorder()
-        det = WorkflowInstanceDetails(
-            payload_converter_factory=template.payload_converter_factory,
-            failure_converter_class=template.failure_converter_class,
-            interceptor_classes=template.interceptor_classes,  # type: ignore[arg-type]
-            defn=template.definition(),
-            info=details.info,
-            randomness_seed=details.randomness_seed,
-            extern_functions=hosted_extern_functions(
-                template.extern_names, self._recorder, template.local_activities
+        payload_converter_factory = template.payload_converter_factory
+        failure_converter_class = template.failure_converter_class
+        if converters is not None:
+            # Only for engines that call these once, at creation (takes_ready_converters).
+            payload_converter_factory = _returning(converters.payload)
+            failure_converter_class = _returning(converters.failure)  # type: ignore[assignment]
+        det = construct(
+            WorkflowInstanceDetails,
+            dict(
+                payload_converter_factory=payload_converter_factory,
+                failure_converter_class=failure_converter_class,
+                interceptor_classes=template.interceptor_classes,
+                defn=defn or template.definition(),
+                info=details.info,
+                randomness_seed=details.randomness_seed,
+                extern_functions=hosted_extern_functions(
+                    template.extern_names, self._recorder, template.local_activities
+                ),
+                disable_eager_activity_execution=template.disable_eager_activity_execution,
+                worker_level_failure_exception_types=template.worker_level_failure_exception_types,
+                patch_activation_callback=template.patch_activation_callback,
+                last_completion_result=details.last_completion_result,
+                last_failure=details.last_failure,
+                default_workflow_logic_flags=template.default_workflow_logic_flags,
             ),
-            disable_eager_activity_execution=template.disable_eager_activity_execution,
-            worker_level_failure_exception_types=template.worker_level_failure_exception_types,
-            patch_activation_callback=template.patch_activation_callback,
-            last_completion_result=details.last_completion_result,
-            last_failure=details.last_failure,
-            default_workflow_logic_flags=template.default_workflow_logic_flags,
         )
         self.info = details.info
         self._template = template

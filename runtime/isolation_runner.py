@@ -8,7 +8,6 @@ the import hook and the audit hook look at.
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 import threading
 from collections.abc import Sequence
@@ -21,6 +20,7 @@ import temporalio.workflow
 from temporalio.worker import WorkflowInstance, WorkflowInstanceDetails, WorkflowRunner
 from temporalio.worker._command_aware_visitor import CommandInfo
 
+from . import frozen
 from .isolation_clone import Instantiation
 from .isolation_io import install_restrictions
 from .isolation_options import IsolationOptions
@@ -160,7 +160,7 @@ class IsolatedWorkflowRunner(WorkflowRunner):
             else:
                 state = self._new_state(det.randomness_seed, det.info.run_id)
                 made = self.plan(det.defn.cls).instantiate(state, failure_types)
-            det = dataclasses.replace(
+            det = frozen.replace(
                 det,
                 defn=made.defn,
                 worker_level_failure_exception_types=made.failure_exception_types,

@@ -11,18 +11,20 @@ the first activation; the rebuilt details must be equal, field by field.
 from __future__ import annotations
 
 import dataclasses
+import random
 import uuid
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 import temporalio.bridge.proto.workflow_activation as wfact
 import temporalio.common
+from google.protobuf.timestamp_pb2 import Timestamp
 from temporalio import workflow
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from temporay.runtime.run_info import details_from_activation
+from temporay.runtime.run_info import details_from_activation, utc_datetime
 from tests.conftest import TEST_SEARCH_ATTRIBUTES
 from tests.differential.harness import RecordingRunner
 
@@ -112,8 +114,9 @@ async def test_details_rebuilt_from_the_first_activation_equal_the_workers(
         "search attributes": lambda d: len(d.info.typed_search_attributes) > 0,
         "execution timeout": lambda d: d.info.execution_timeout is not None,
         "retry policy": lambda d: d.info.retry_policy is not None,
-        "retried attempt with last failure": lambda d: d.info.attempt == 2
-        and d.last_failure is not None,
+        "retried attempt with last failure": lambda d: (
+            d.info.attempt == 2 and d.last_failure is not None
+        ),
         "continued run": lambda d: d.info.continued_run_id is not None,
     }
     recorded = runner.snapshot()
@@ -142,3 +145,30 @@ def test_an_activation_without_initialize_job_is_refused_clearly() -> None:
     act.jobs.add().fire_timer.seq = 1
     with pytest.raises(ValueError, match="run r1 has no InitializeWorkflow job"):
         details_from_activation(act, namespace="default", task_queue="q")
+
+
+def test_timestamps_convert_as_protobuf_converts_them() -> None:
+    rng = random.Random(7)
+    stamps = [(0, 0), (-1, 999_999_999), (253_402_300_799, 999_999_999), (-62_135_596_800, 0)]
+    stamps += [(rng.randint(-(10**10), 10**11), rng.randrange(10**9)) for _ in range(20_000)]
+    for seconds, nanos in stamps:
+        ts = Timestamp(seconds=seconds, nanos=nanos)
+        expected = ts.ToDatetime().replace(tzinfo=UTC)
+        converted = utc_datetime(ts)
+        assert converted == expected and converted.tzinfo is expected.tzinfo, (seconds, nanos)
+
+
+def test_a_set_priority_converts_as_the_sdk_converts_it() -> None:
+    act = wfact.WorkflowActivation(run_id="r1")
+    act.timestamp.FromSeconds(1_700_000_000)
+    init = act.jobs.add().initialize_workflow
+    init.workflow_type = "W"
+    init.priority.priority_key = 3
+    init.priority.fairness_key = "tenant"
+    init.priority.fairness_weight = 2.5
+    info = details_from_activation(act, namespace="default", task_queue="q").info
+    assert info.priority == temporalio.common.Priority._from_proto(init.priority)
+    assert info.priority != temporalio.common.Priority.default
+    init.ClearField("priority")
+    info = details_from_activation(act, namespace="default", task_queue="q").info
+    assert info.priority == temporalio.common.Priority._from_proto(init.priority)

@@ -2,20 +2,24 @@
 
 A batch may carry disposals of finished runs; unwinding them used to run beside the batch's own
 items and slow a new run's first activation. They now wait until the transport has sent the
-answer and calls ``after_answer``, which also makes isolated module copies ready for the next
-runs of the classes the shard has created runs of.
+answer and calls ``after_answer``, which also makes isolated module copies and converters ready
+for the next runs of the templates the shard has created runs of.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import temporalio.bridge.proto.workflow_activation as wfact
 import temporalio.converter
 import temporalio.workflow
+from temporalio.worker import WorkflowInstance, WorkflowInstanceDetails, WorkflowRunner
 
 from temporay.actors.shard import ShardCore
 from temporay.actors.wire import RunKey
-from temporay.cluster.templates import TemplateCache
+from temporay.cluster.templates import TemplateBlob, TemplateCache
 from temporay.proto import hosting as pb
+from temporay.runtime.engine import TemporayWorkflowRunner
 from temporay.runtime.engines import EngineFactory
 from temporay.runtime.local_runner import LocalWorkflowRunner
 from tests.instance_details import instance_details
@@ -25,11 +29,15 @@ CLASS = globals_state.GlobalsWorkflow
 DEFN = temporalio.workflow._Definition.must_from_class(CLASS)
 
 
-def _first_batch(key: RunKey, cache: TemplateCache) -> bytes:
+def _template() -> TemplateBlob:
+    """What a Worker sends for all its runs of CLASS (one template, one ID)."""
     det = instance_details(
-        CLASS, run_id=key.run_id, workflow_id=f"wf-{key.run_id}", task_queue="q", randomness_seed=3
+        CLASS, run_id="any", workflow_id="any", task_queue="q", randomness_seed=3
     )
-    blob = cache.blob_for(det)
+    return TemplateCache().blob_for(det)
+
+
+def _first_batch(key: RunKey, blob: TemplateBlob) -> bytes:
     act = wfact.WorkflowActivation(run_id=key.run_id)
     act.timestamp.FromSeconds(1_000_000_000)
     init = act.jobs.add().initialize_workflow
@@ -60,13 +68,13 @@ def test_disposals_wait_for_the_answer_and_copies_are_made_after_it() -> None:
     engine = LocalWorkflowRunner()  # EngineFactory hands this very instance to the shard
     core = ShardCore("test", EngineFactory(engine), threads=2)
     try:
-        cache = TemplateCache()
+        blob = _template()
         first, second = RunKey("r", "run-1", 1), RunKey("r", "run-2", 1)
-        _answered(core.run_batch(_first_batch(first, cache)))
+        _answered(core.run_batch(_first_batch(first, blob)))
         assert core.run_keys() == [tuple(first)]
 
         # The next run's first batch carries the first run's disposal...
-        message = pb.ActivationBatch.FromString(_first_batch(second, cache))
+        message = pb.ActivationBatch.FromString(_first_batch(second, blob))
         first.to_proto(message.dispose.add())
         _answered(core.run_batch(message.SerializeToString()))
         # ...which is not carried out while the batch is answered,
@@ -84,8 +92,60 @@ def test_no_copies_are_made_ahead_when_asked_for_none() -> None:
     engine = LocalWorkflowRunner()
     core = ShardCore("test", EngineFactory(engine), threads=2, ready_copies=0)
     try:
-        _answered(core.run_batch(_first_batch(RunKey("r", "run-1", 1), TemplateCache())))
+        _answered(core.run_batch(_first_batch(RunKey("r", "run-1", 1), _template())))
         core.after_answer()
         assert engine.make_ready(DEFN, [], 2) == 2
+    finally:
+        core.shutdown()
+
+
+def _run_converter(core: ShardCore, key: RunKey) -> object:
+    instance = core._runs[key].instance
+    return instance.inner.context.context_free_payload_converter  # type: ignore[attr-defined]
+
+
+def test_each_new_run_gets_converters_of_its_own_made_ahead_of_it() -> None:
+    core = ShardCore("test", EngineFactory(LocalWorkflowRunner()), threads=2)
+    try:
+        blob = _template()
+        first, second, third = (RunKey("r", f"run-{i}", 1) for i in (1, 2, 3))
+        _answered(core.run_batch(_first_batch(first, blob)))  # made at creation: none ready
+        core.after_answer()
+        (template_id,) = core._ready_converters
+        ready = list(core._ready_converters[template_id])
+        assert len(ready) == 2
+        _answered(core.run_batch(_first_batch(second, blob)))
+        _answered(core.run_batch(_first_batch(third, blob)))
+        taken = [_run_converter(core, second), _run_converter(core, third)]
+        assert sorted(map(id, taken)) == sorted(id(r.payload) for r in ready)
+        assert _run_converter(core, first) not in taken
+    finally:
+        core.shutdown()
+
+
+class _OpaqueRunner(WorkflowRunner):
+    """A user's runner: nothing known of how it uses the converter factories."""
+
+    def __init__(self) -> None:
+        self._inner = TemporayWorkflowRunner()
+
+    def prepare_workflow(self, defn: temporalio.workflow._Definition) -> None:
+        self._inner.prepare_workflow(defn)
+
+    def create_instance(self, det: WorkflowInstanceDetails) -> WorkflowInstance:
+        return self._inner.create_instance(det)
+
+    def set_worker_level_failure_exception_types(
+        self, types: Sequence[type[BaseException]]
+    ) -> None:
+        self._inner.set_worker_level_failure_exception_types(types)
+
+
+def test_a_runner_of_unknown_ways_gets_no_converters_made_ahead() -> None:
+    core = ShardCore("test", EngineFactory(LocalWorkflowRunner(_OpaqueRunner())), threads=2)
+    try:
+        _answered(core.run_batch(_first_batch(RunKey("r", "run-1", 1), _template())))
+        core.after_answer()
+        assert core._ready_converters == {}
     finally:
         core.shutdown()
