@@ -444,7 +444,7 @@ class ShardCore:
                 self._engine.prepare_workflow(defn)
             self._prepared.add(defn.cls)
         converters = self._take_converters(spec.template_id)
-        run = HostedRun(self._engine, template, details, converters, defn)
+        run = HostedRun(self._engine, template, details, defn, converters)
         with self._lock:
             self._runs[key] = run
             self._counters.runs_created += 1

@@ -137,8 +137,8 @@ class HostedRun:
         runner: WorkflowRunner,
         template: RunTemplate,
         details: RunDetails,
+        defn: temporalio.workflow._Definition,
         converters: ReadyConverters | None = None,
-        defn: temporalio.workflow._Definition | None = None,
     ) -> None:
         self._recorder = MetricRecorder()
         payload_converter_factory = template.payload_converter_factory
@@ -153,7 +153,7 @@ class HostedRun:
                 payload_converter_factory=payload_converter_factory,
                 failure_converter_class=failure_converter_class,
                 interceptor_classes=template.interceptor_classes,
-                defn=defn or template.definition(),
+                defn=defn,
                 info=details.info,
                 randomness_seed=details.randomness_seed,
                 extern_functions=hosted_extern_functions(
