@@ -229,28 +229,36 @@ class SocketTransport:
             raise ShardUnreachable(f"{e.host}:{e.port} refused the connection")
         return sock
 
-    def request(self, kind: int, payload: bytes, timeout: float | None) -> bytes:
+    def send(
+        self, kind: int, payload: bytes, timeout: float | None, may_block: bool = True
+    ) -> SocketCall | None:
+        """Send a request now; its answer is read later with ``SocketCall.result``.
+
+        ``may_block=False`` (a caller on the Worker's event loop): only on an idle connection,
+        else ``None`` (opening one takes a round trip to the shard)."""
         if self._closed:
             raise ShardUnreachable("transport closed")
         try:
             sock = self._idle.get_nowait()
         except queue.Empty:
+            if not may_block:
+                return None
             sock = self._connect()
         try:
             sock.settimeout(timeout)
             send_frame(sock, kind, payload)
-            reply_kind, reply = recv_frame(sock)
         except TimeoutError as err:
-            sock.close()  # a late reply would be read by the next request
-            raise TransportTimeout("the shard did not answer within the budget") from err
+            sock.close()
+            raise TransportTimeout("the shard did not take the request within the budget") from err
         except (OSError, ConnectionError) as err:
             sock.close()
             raise ShardUnreachable(f"connection to the shard broke: {err}") from err
-        if reply_kind == ERROR:
-            self._idle.put(sock)
-            raise RuntimeError(f"the shard failed the request: {reply.decode(errors='replace')}")
-        self._idle.put(sock)
-        return reply
+        return SocketCall(self, sock)
+
+    def request(self, kind: int, payload: bytes, timeout: float | None) -> bytes:
+        call = self.send(kind, payload, timeout)
+        assert call is not None
+        return call.result(timeout)
 
     def close(self) -> None:
         self._closed = True
@@ -261,24 +269,87 @@ class SocketTransport:
                 return
 
 
+class SocketCall:
+    """A request sent on one connection of a ``SocketTransport``, its answer still to read."""
+
+    __slots__ = ("_sock", "_transport")
+
+    def __init__(self, transport: SocketTransport, sock: socket.socket) -> None:
+        self._transport = transport
+        self._sock = sock
+
+    def result(self, timeout: float | None) -> bytes:
+        sock = self._sock
+        try:
+            sock.settimeout(timeout)
+            reply_kind, reply = recv_frame(sock)
+        except TimeoutError as err:
+            sock.close()  # a late reply would be read by the next request
+            raise TransportTimeout("the shard did not answer within the budget") from err
+        except (OSError, ConnectionError) as err:
+            sock.close()
+            raise ShardUnreachable(f"connection to the shard broke: {err}") from err
+        if self._transport._closed:
+            sock.close()
+        else:
+            self._transport._idle.put(sock)
+        if reply_kind == ERROR:
+            raise RuntimeError(f"the shard failed the request: {reply.decode(errors='replace')}")
+        return reply
+
+    def abandon(self) -> None:
+        """The answer will never be read: the connection cannot serve another request."""
+        self._sock.close()
+
+
 class RayCallTransport:
     """Requests as Ray actor calls (``transport="ray"``)."""
 
     def __init__(self, handle: Any) -> None:
         self._handle = handle
 
-    def request(self, kind: int, payload: bytes, timeout: float | None) -> bytes:
-        import ray
-        from ray.exceptions import GetTimeoutError, RayActorError
+    def send(
+        self, kind: int, payload: bytes, timeout: float | None, may_block: bool = True
+    ) -> RayCall | None:
+        """Submit the actor call (``None`` for a caller that must not block: submitting may
+        wait on Ray's own bookkeeping)."""
+        if not may_block:
+            return None
+        from ray.exceptions import RayActorError
 
         method = self._handle.run_batch if kind == RUN_BATCH else self._handle.collect
         try:
-            ref = method.remote(payload)
-            return bytes(ray.get(ref, timeout=timeout))
+            return RayCall(method.remote(payload))
+        except RayActorError as err:
+            raise ShardUnreachable(f"the shard actor is gone: {err}") from err
+
+    def request(self, kind: int, payload: bytes, timeout: float | None) -> bytes:
+        call = self.send(kind, payload, timeout)
+        assert call is not None
+        return call.result(timeout)
+
+    def close(self) -> None:
+        pass
+
+
+class RayCall:
+    """A submitted actor call of a ``RayCallTransport``."""
+
+    __slots__ = ("_ref",)
+
+    def __init__(self, ref: Any) -> None:
+        self._ref = ref
+
+    def result(self, timeout: float | None) -> bytes:
+        import ray
+        from ray.exceptions import GetTimeoutError, RayActorError
+
+        try:
+            return bytes(ray.get(self._ref, timeout=timeout))
         except GetTimeoutError as err:
             raise TransportTimeout("the shard did not answer within the budget") from err
         except RayActorError as err:
             raise ShardUnreachable(f"the shard actor is gone: {err}") from err
 
-    def close(self) -> None:
+    def abandon(self) -> None:
         pass

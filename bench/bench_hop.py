@@ -3,9 +3,10 @@
     python -m bench.bench_hop [--workflows 40] [--gap-ms 10]
 
 1. Runs ``TimerWorkflow`` (four activations per run: start, three timers) one at a time through
-   a ``RayWorkflowRunner`` with one shard, and reports, as the Worker's executor thread sees
-   them: the whole ``activate`` of a run's first and of its later activations, and the hop (the
-   request to the shard and its answer), beside the shard's own time per request from its stats.
+   a ``RayWorkflowRunner`` with one shard and a ``HopExecutor``, and reports a run's first and
+   its later activations as the Worker sees them (from handing the activation to its executor
+   until the completion is ready), and the hop (the request sent until its answer is read),
+   beside the shard's own time per request from its stats.
 2. Replays the very requests recorded in step 1 into a ``ShardCore`` in this process (no Ray, no
    socket), back to back and then with ``--gap-ms`` of idle before each, as at low load where
    the shard waits for the server between activations: the difference is what running the same
@@ -21,16 +22,18 @@ import statistics
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import ray
-from temporalio.worker import Worker
+from temporalio.worker import Worker, WorkflowRunner
 
-from temporay import LocalWorkflowRunner, RayWorkflowRunner
+from bench.bench_hosting import TimedRunner, Timings, timed_executor
+from temporay import HopExecutor, LocalWorkflowRunner, RayWorkflowRunner
 from temporay.actors import transport
 from temporay.actors.shard import ShardCore
-from temporay.cluster import remote_run, routing
 from temporay.cluster.devserver import start_dev_server
+from temporay.proto import hosting as pb
 from temporay.runtime.engines import EngineFactory
 from tests import hosting_workflows as wf
 
@@ -42,50 +45,67 @@ def _p50_us(values: list[float]) -> str:
 
 
 class Recorder:
-    """Times the router's side of each activation and keeps every request sent to the shard."""
+    """Times each activation as the Worker sees it (from handing it to its executor until the
+    completion is ready) and each request to the shard (sent until answered), and keeps every
+    request sent."""
 
     def __init__(self) -> None:
-        self.first: list[float] = []
-        self.later: list[float] = []
+        self.timed_runner: TimedRunner | None = None
+        self.timings = Timings()
         self.hop_first: list[float] = []
         self.hop_later: list[float] = []
         self.requests: list[tuple[int, bytes]] = []
         self.measured_from = 0
 
+    def executor(self, runner: WorkflowRunner) -> tuple[WorkflowRunner, ThreadPoolExecutor]:
+        """The runner and executor to give the Worker so that its activations are timed."""
+        self.timed_runner = TimedRunner(runner)
+        executor, self.timings = timed_executor(HopExecutor, self.timed_runner)
+        return self.timed_runner, executor
+
     def install(self) -> None:
-        activate = remote_run.RemoteRun._activate
-        channel_activate = routing.ShardChannel.activate
-        request = transport.SocketTransport.request
+        send = transport.SocketTransport.send
+        result = transport.SocketCall.result
         rec = self
+        sent_at: dict[int, tuple[float, bool]] = {}
 
-        def timed_activate(run: Any, act: Any) -> Any:
-            first = run._channel is None
+        def recorded_send(
+            sock: Any, kind: int, payload: bytes, timeout: float | None, may_block: bool = True
+        ) -> Any:
             start = time.perf_counter()
-            try:
-                return activate(run, act)
-            finally:
-                (rec.first if first else rec.later).append(time.perf_counter() - start)
+            call = send(sock, kind, payload, timeout, may_block)
+            if call is not None:
+                rec.requests.append((kind, payload))
+                items = (
+                    pb.ActivationBatch.FromString(payload).items
+                    if kind == transport.RUN_BATCH
+                    else []
+                )
+                first = bool(items) and items[0].HasField("spec")
+                sent_at[id(call)] = (start, first)
+            return call
 
-        def timed_hop(channel: Any, pending: Any) -> None:
-            first = pending.envelope.HasField("spec")
-            start = time.perf_counter()
+        def timed_result(call: Any, timeout: float | None) -> bytes:
             try:
-                channel_activate(channel, pending)
+                return result(call, timeout)
             finally:
+                start, first = sent_at.pop(id(call))
                 (rec.hop_first if first else rec.hop_later).append(time.perf_counter() - start)
 
-        def recorded_request(sock: Any, kind: int, payload: bytes, timeout: float | None) -> bytes:
-            rec.requests.append((kind, payload))
-            return request(sock, kind, payload, timeout)
+        transport.SocketTransport.send = recorded_send  # type: ignore[method-assign,assignment]
+        transport.SocketCall.result = timed_result  # type: ignore[method-assign,assignment]
 
-        remote_run.RemoteRun._activate = timed_activate  # type: ignore[method-assign,assignment]
-        routing.ShardChannel.activate = timed_hop  # type: ignore[method-assign,assignment]
-        transport.SocketTransport.request = recorded_request  # type: ignore[method-assign,assignment]
+    @property
+    def first(self) -> list[float]:
+        return self.timings.first
+
+    @property
+    def later(self) -> list[float]:
+        return self.timings.later
 
     def clear(self) -> None:
         """Forget the timings so far; requests are kept (the warm-up's carry the template)."""
-        self.first.clear()
-        self.later.clear()
+        self.timings.clear()
         self.hop_first.clear()
         self.hop_later.clear()
         self.measured_from = len(self.requests)
@@ -95,26 +115,27 @@ async def hosted(workflows: int, rec: Recorder) -> dict[str, float]:
     env = await start_dev_server()
     ray.init(include_dashboard=False, logging_level=logging.ERROR)
     try:
-        async with (
-            RayWorkflowRunner(shards=1) as runner,
-            Worker(
+        async with RayWorkflowRunner(shards=1) as runner:
+            timed_runner, executor = rec.executor(runner)
+            async with Worker(
                 env.client,
                 task_queue="hop",
                 workflows=wf.ALL_WORKFLOWS,
                 activities=wf.ALL_ACTIVITIES,
-                workflow_runner=runner,
-            ),
-        ):
-            run = wf.TimerWorkflow.run
-            for i in range(5):
-                await env.client.execute_workflow(run, 3, id=f"warm-{i}", task_queue="hop")
-            before = ray.get(runner.registry.stats.remote())
-            rec.clear()
-            for i in range(workflows):
-                await env.client.execute_workflow(
-                    run, 3, id=f"hop-{i}-{uuid.uuid4().hex[:6]}", task_queue="hop"
-                )
-            after = ray.get(runner.registry.stats.remote())
+                workflow_runner=timed_runner,
+                workflow_task_executor=executor,
+            ):
+                run = wf.TimerWorkflow.run
+                for i in range(5):
+                    await env.client.execute_workflow(run, 3, id=f"warm-{i}", task_queue="hop")
+                before = ray.get(runner.registry.stats.remote())
+                rec.clear()
+                for i in range(workflows):
+                    await env.client.execute_workflow(
+                        run, 3, id=f"hop-{i}-{uuid.uuid4().hex[:6]}", task_queue="hop"
+                    )
+                after = ray.get(runner.registry.stats.remote())
+            executor.shutdown()
     finally:
         ray.shutdown()
         await env.shutdown()
@@ -164,8 +185,8 @@ def main() -> None:
         raise SystemExit(f"expected one request per activation, saw {measured}")
     activations = len(rec.first) + len(rec.later)
     print(f"hosted, one workflow at a time ({args.workflows} runs, {activations} activations):")
-    print(f"  Worker-side activate, first of a run   p50 {_p50_us(rec.first)}")
-    print(f"  Worker-side activate, later            p50 {_p50_us(rec.later)}")
+    print(f"  activation as the Worker sees it, first p50 {_p50_us(rec.first)}")
+    print(f"  activation as the Worker sees it, later p50 {_p50_us(rec.later)}")
     print(f"  hop (to the shard and back), first     p50 {_p50_us(rec.hop_first)}")
     print(f"  hop (to the shard and back), later     p50 {_p50_us(rec.hop_later)}")
     print(

@@ -4,15 +4,18 @@
 
 For each runner and workload: workflows/s, p50/p95 workflow latency, CPU per workflow summed over
 every process involved (this process running Worker and client, the Temporal dev server, and for
-the Ray runner every Ray process: GCS, raylet, dashboard, shards), and the Worker-side time of one
-activation (``WorkflowInstance.activate``) at low load, a run's first one (with the instance's
-creation: the Ray runner creates the remote run inside it) apart from later ones; their
-difference to the in-process runners' is what hosting adds per activation.
+the Ray runner every Ray process: GCS, raylet, dashboard, shards), and the time of one activation
+at low load as the Worker sees it (from handing it to its executor until the completion is
+ready), a run's first one (with the instance's creation: the Ray runner creates the remote run
+inside it) apart from later ones; their difference to the in-process runners' is what hosting
+adds per activation.
 
 ``temporay-local`` is ``LocalWorkflowRunner()`` (our engine, isolation and shims, no Ray): what
-the Ray runner costs on top of it is hosting. The in-process runners are measured first, before
-Ray is started, so Ray's idle cost is charged to the Ray runner only. Judge throughput on CPU per
-workflow: on this 2-core box wall-clock rates are noisy.
+the Ray runner costs on top of it is hosting. ``ray`` runs with ``HopExecutor``, as ``RayPlugin``
+sets it up; ``ray-thread`` (on request) with the SDK's plain thread pool. Each workload's runners
+run one after another, in the order given, so that they meet the machine in the same state; Ray
+is up throughout, but its processes' CPU is charged to the Ray runners only. Judge throughput on
+CPU per workflow: on this 2-core box wall-clock rates are noisy.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ import statistics
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AsyncExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +39,6 @@ from typing import Any
 import psutil
 import temporalio.workflow
 from temporalio.client import Client
-from temporalio.converter import SerializationContext
 from temporalio.worker import (
     UnsandboxedWorkflowRunner,
     Worker,
@@ -44,7 +48,7 @@ from temporalio.worker import (
 )
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-from temporay import LocalWorkflowRunner
+from temporay import HopExecutor, LocalWorkflowRunner
 from tests import hosting_workflows as wf
 
 CPU_ROUNDS = 300_000
@@ -53,11 +57,20 @@ CPU_ROUNDS = 300_000
 # --- measuring ------------------------------------------------------------------------------------
 
 
-def process_tree_cpu() -> float:
-    """CPU seconds (user+system) of this process and every live descendant."""
+def process_tree_cpu(excluding: frozenset[int] = frozenset()) -> float:
+    """CPU seconds (user+system) of this process and every live descendant, leaving out the
+    trees of the direct children in ``excluding`` (Ray's, while an in-process runner runs)."""
     me = psutil.Process()
+    procs = [me]
+    for child in me.children():
+        if child.pid in excluding:
+            continue
+        try:
+            procs += [child, *child.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            pass
     total = 0.0
-    for proc in [me, *me.children(recursive=True)]:
+    for proc in procs:
         try:
             t = proc.cpu_times()
             total += t.user + t.system
@@ -66,9 +79,14 @@ def process_tree_cpu() -> float:
     return total
 
 
+def direct_children() -> frozenset[int]:
+    return frozenset(child.pid for child in psutil.Process().children())
+
+
 @dataclass
 class Timings:
-    """Worker-side seconds of runs' first activations (with creation) and of later ones."""
+    """Seconds of runs' first activations (with creation) and of later ones, as the Worker
+    sees them."""
 
     first: list[float] = field(default_factory=list)
     later: list[float] = field(default_factory=list)
@@ -81,48 +99,12 @@ class Timings:
         return len(self.first) + len(self.later)
 
 
-class TimedInstance(WorkflowInstance):
-    """Times each activation; the first one also carries the instance's creation, since the Ray
-    runner creates the remote run inside its first ``activate`` (in-process runners create it
-    in ``create_instance``, which the Worker also waits for)."""
-
-    def __init__(self, inner: WorkflowInstance, creation: float, sink: Timings) -> None:
-        self._inner = inner
-        self._pending_creation: float | None = creation
-        self._sink = sink
-
-    def activate(self, act: Any) -> Any:
-        start = time.perf_counter()
-        try:
-            return self._inner.activate(act)
-        finally:
-            if not (len(act.jobs) == 1 and act.jobs[0].HasField("remove_from_cache")):
-                elapsed = time.perf_counter() - start
-                if self._pending_creation is not None:
-                    self._sink.first.append(elapsed + self._pending_creation)
-                    self._pending_creation = None
-                else:
-                    self._sink.later.append(elapsed)
-
-    def get_serialization_context(self, command_info: Any) -> SerializationContext | None:
-        return self._inner.get_serialization_context(command_info)
-
-    def get_external_store_context(self, command_info: Any) -> Any:
-        return self._inner.get_external_store_context(command_info)
-
-    def get_info(self) -> temporalio.workflow.Info:
-        return self._inner.get_info()
-
-    def get_thread_id(self) -> int | None:
-        return self._inner.get_thread_id()
-
-
 class TimedRunner(WorkflowRunner):
-    """Wraps a runner to time every activation as the Worker sees it."""
+    """Wraps a runner to time each instance's creation (returning the instance itself)."""
 
     def __init__(self, inner: WorkflowRunner) -> None:
         self.inner = inner
-        self.timings = Timings()
+        self.creation: dict[str, float] = {}
 
     def prepare_workflow(self, defn: temporalio.workflow._Definition) -> None:
         self.inner.prepare_workflow(defn)
@@ -130,10 +112,47 @@ class TimedRunner(WorkflowRunner):
     def create_instance(self, det: WorkflowInstanceDetails) -> WorkflowInstance:
         start = time.perf_counter()
         instance = self.inner.create_instance(det)
-        return TimedInstance(instance, time.perf_counter() - start, self.timings)
+        self.creation[det.info.run_id] = time.perf_counter() - start
+        return instance
 
-    def set_worker_level_failure_exception_types(self, types: Sequence[type[BaseException]]) -> None:
+    def set_worker_level_failure_exception_types(
+        self, types: Sequence[type[BaseException]]
+    ) -> None:
         self.inner.set_worker_level_failure_exception_types(types)
+
+
+def timed_executor(
+    base: type[ThreadPoolExecutor], timed: TimedRunner
+) -> tuple[ThreadPoolExecutor, Timings]:
+    """The Worker's workflow-task executor (``base``), timing each activation from the moment
+    the Worker hands it over (``run_in_executor``) until its completion is ready. A run's first
+    activation also counts the instance's creation, which the Worker waited for just before:
+    in-process runners build the instance there, the Ray runner creates the remote run inside
+    its first activation. Evictions are not counted."""
+
+    sink = Timings()
+
+    class Timed(base):  # type: ignore[valid-type,misc]
+        def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
+            start = time.perf_counter()
+            future = super().submit(fn, *args, **kwargs)
+            jobs = getattr(args[0], "jobs", None) if len(args) == 1 else None
+            if not jobs or (len(jobs) == 1 and jobs[0].HasField("remove_from_cache")):
+                return future
+            run_id = args[0].run_id
+            first = any(job.HasField("initialize_workflow") for job in jobs)
+
+            def done(_: Future[Any]) -> None:
+                elapsed = time.perf_counter() - start
+                if first:
+                    sink.first.append(elapsed + timed.creation.pop(run_id, 0.0))
+                else:
+                    sink.later.append(elapsed)
+
+            future.add_done_callback(done)
+            return future
+
+    return Timed(max_workers=500, thread_name_prefix="temporal_workflow_"), sink
 
 
 # --- workloads ------------------------------------------------------------------------------------
@@ -148,6 +167,8 @@ async def _signals(client: Client, tq: str, wid: str) -> Any:
 
 
 RUNNERS = ("sdk-sandboxed", "sdk-unsandboxed", "temporay-local", "ray")
+EXTRA_RUNNERS = ("ray-thread",)
+"""On request only: the Ray runner with the SDK's plain thread pool instead of ``HopExecutor``."""
 
 WORKLOADS: dict[str, Callable[[Client, str, str], Awaitable[Any]]] = {
     "noop": lambda c, tq, wid: c.execute_workflow(wf.NoopWorkflow.run, id=wid, task_queue=tq),
@@ -186,9 +207,17 @@ def _pct(values: list[float], q: float) -> float:
 
 
 async def run_workload(
-    client: Client, runner_name: str, runner: WorkflowRunner, workload: str, count: int, concurrency: int
+    client: Client,
+    runner_name: str,
+    runner: WorkflowRunner,
+    workload: str,
+    count: int,
+    concurrency: int,
+    executor_class: type[ThreadPoolExecutor] = ThreadPoolExecutor,
+    not_charged: frozenset[int] = frozenset(),
 ) -> Result:
-    timed = TimedRunner(runner)
+    timed_runner = TimedRunner(runner)
+    executor, timings = timed_executor(executor_class, timed_runner)
     tq = f"bench-{runner_name}-{workload}-{uuid.uuid4().hex[:6]}"
     run = WORKLOADS[workload]
     async with Worker(
@@ -196,12 +225,13 @@ async def run_workload(
         task_queue=tq,
         workflows=wf.ALL_WORKFLOWS,
         activities=wf.ALL_ACTIVITIES,
-        workflow_runner=timed,
+        workflow_runner=timed_runner,
+        workflow_task_executor=executor,
         max_cached_workflows=2000,
     ):
         # Warm up: caches, first-run imports, shard templates.
         await asyncio.gather(*(run(client, tq, f"warm-{uuid.uuid4().hex}") for _ in range(5)))
-        timed.timings.clear()
+        timings.clear()
         latencies: list[float] = []
         semaphore = asyncio.Semaphore(concurrency)
 
@@ -211,17 +241,18 @@ async def run_workload(
                 await run(client, tq, f"b-{i}-{uuid.uuid4().hex[:8]}")
                 latencies.append(time.perf_counter() - start)
 
-        cpu0 = process_tree_cpu()
+        cpu0 = process_tree_cpu(not_charged)
         t0 = time.perf_counter()
         await asyncio.gather(*(one(i) for i in range(count)))
         seconds = time.perf_counter() - t0
-        cpu = process_tree_cpu() - cpu0
-        activations = len(timed.timings)
+        cpu = process_tree_cpu(not_charged) - cpu0
+        activations = len(timings)
         # Low load: one workflow at a time, the activation as the Worker sees it.
-        timed.timings.clear()
+        timings.clear()
         for i in range(min(count, 30)):
             await run(client, tq, f"lo-{i}-{uuid.uuid4().hex[:8]}")
-        first, later = list(timed.timings.first), list(timed.timings.later)
+        first, later = list(timings.first), list(timings.later)
+    executor.shutdown()
     return Result(
         runner=runner_name,
         workload=workload,
@@ -268,7 +299,9 @@ async def main() -> None:
     parser.add_argument("--shards", type=int, default=None)
     parser.add_argument("--workloads", default=",".join(WORKLOADS))
     parser.add_argument(
-        "--runners", default=",".join(RUNNERS), help="a subset of " + ", ".join(RUNNERS)
+        "--runners",
+        default=",".join(RUNNERS),
+        help="a subset of " + ", ".join(RUNNERS + EXTRA_RUNNERS),
     )
     parser.add_argument("--out", default="bench/results/hosting.json")
     args = parser.parse_args()
@@ -279,36 +312,60 @@ async def main() -> None:
     results: list[Result] = []
     workloads = args.workloads.split(",")
     runners = args.runners.split(",")
-    in_process: list[tuple[str, WorkflowRunner]] = [
-        ("sdk-sandboxed", SandboxedWorkflowRunner()),
-        ("sdk-unsandboxed", UnsandboxedWorkflowRunner()),
-        ("temporay-local", LocalWorkflowRunner()),
-    ]
+    in_process: dict[str, WorkflowRunner] = {
+        "sdk-sandboxed": SandboxedWorkflowRunner(),
+        "sdk-unsandboxed": UnsandboxedWorkflowRunner(),
+        "temporay-local": LocalWorkflowRunner(),
+    }
+    executors: dict[str, type[ThreadPoolExecutor]] = {
+        "ray": HopExecutor,
+        "ray-thread": ThreadPoolExecutor,
+    }
+    unknown = set(runners) - set(in_process) - set(executors)
+    if unknown:
+        raise SystemExit(f"unknown runners: {sorted(unknown)}")
     try:
-        for name, runner in in_process:
-            if name not in runners:
-                continue
+        async with AsyncExitStack() as stack:
+            ray_trees: frozenset[int] = frozenset()
+            ray_runner: WorkflowRunner | None = None
+            if any(name in executors for name in runners):
+                import ray
+
+                from temporay import RayWorkflowRunner
+
+                before = direct_children()
+                ray.init(include_dashboard=False, logging_level=logging.ERROR)
+                stack.callback(ray.shutdown)
+                ray_trees = direct_children() - before
+                ray_runner = await stack.enter_async_context(RayWorkflowRunner(shards=args.shards))
+            # Each workload's runners one after another, so that they meet the machine in the
+            # same state (its speed drifts over tens of minutes).
             for workload in workloads:
                 count = args.cpu_count if workload == "cpu" else args.count
-                result = await run_workload(env.client, name, runner, workload, count, args.concurrency)
-                print(json.dumps(asdict(result)), flush=True)
-                results.append(result)
-
-        if "ray" in runners:
-            import ray
-
-            from temporay import RayWorkflowRunner
-
-            ray.init(include_dashboard=False, logging_level=logging.ERROR)
-            async with RayWorkflowRunner(shards=args.shards) as ray_runner:
-                for workload in workloads:
-                    count = args.cpu_count if workload == "cpu" else args.count
-                    result = await run_workload(
-                        env.client, "ray", ray_runner, workload, count, args.concurrency
-                    )
+                for name in runners:
+                    if name in in_process:
+                        result = await run_workload(
+                            env.client,
+                            name,
+                            in_process[name],
+                            workload,
+                            count,
+                            args.concurrency,
+                            not_charged=ray_trees,
+                        )
+                    else:
+                        assert ray_runner is not None
+                        result = await run_workload(
+                            env.client,
+                            name,
+                            ray_runner,
+                            workload,
+                            count,
+                            args.concurrency,
+                            executors[name],
+                        )
                     print(json.dumps(asdict(result)), flush=True)
                     results.append(result)
-            ray.shutdown()
     finally:
         await env.shutdown()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -12,6 +13,7 @@ import temporalio.worker
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer, ReplayerConfig, Worker, WorkerConfig, WorkflowReplayResult
 
+from .executor import DEFAULT_MAX_WORKERS, HopExecutor
 from .runner import RayWorkflowRunner
 
 
@@ -22,7 +24,8 @@ class RayPlugin(temporalio.worker.Plugin):
     ``RayWorkflowRunner``; or pass ``runner=`` to share one you manage yourself (then you close
     it). The plugin sets both ``workflow_runner`` and ``unsandboxed_workflow_runner``, starts the
     shards before the Worker polls, and after it stops drains every cached run and kills the
-    shards.
+    shards. A Worker given no ``workflow_task_executor`` gets a ``HopExecutor`` (sized as the
+    SDK sizes its own), shut down with the Worker.
     """
 
     def __init__(self, runner: RayWorkflowRunner | None = None, **runner_kwargs: Any) -> None:
@@ -30,6 +33,7 @@ class RayPlugin(temporalio.worker.Plugin):
             raise TypeError("pass either runner= or RayWorkflowRunner arguments, not both")
         self._shared = runner
         self._kwargs = runner_kwargs
+        self._executors: weakref.WeakSet[HopExecutor] = weakref.WeakSet()
 
     def _new_runner(self) -> RayWorkflowRunner:
         return self._shared if self._shared is not None else RayWorkflowRunner(**self._kwargs)
@@ -44,22 +48,33 @@ class RayPlugin(temporalio.worker.Plugin):
             runner.deadlock_budget = None
         config["workflow_runner"] = runner
         config["unsandboxed_workflow_runner"] = runner
+        if config.get("workflow_task_executor") is None:
+            executor = HopExecutor(config.get("max_concurrent_workflow_tasks") or DEFAULT_MAX_WORKERS)
+            self._executors.add(executor)
+            config["workflow_task_executor"] = executor
         return config
 
     async def run_worker(self, worker: Worker, next: Callable[[Worker], Awaitable[None]]) -> None:
-        runner = worker.config(active_config=True).get("workflow_runner")
-        if not isinstance(runner, RayWorkflowRunner):
-            await next(worker)
-            return
-        await asyncio.to_thread(runner.start)
-        bridge_worker = worker._bridge_worker
-        runner.attach_worker(bridge_worker, asyncio.get_running_loop())
+        config = worker.config(active_config=True)
+        runner = config.get("workflow_runner")
+        executor = config.get("workflow_task_executor")
         try:
-            await next(worker)
+            if not isinstance(runner, RayWorkflowRunner):
+                await next(worker)
+                return
+            await asyncio.to_thread(runner.start)
+            bridge_worker = worker._bridge_worker
+            runner.attach_worker(bridge_worker, asyncio.get_running_loop())
+            try:
+                await next(worker)
+            finally:
+                runner.detach_worker(bridge_worker)
+                if self._owns(runner):
+                    await asyncio.to_thread(runner.close)
         finally:
-            runner.detach_worker(bridge_worker)
-            if self._owns(runner):
-                await asyncio.to_thread(runner.close)
+            if isinstance(executor, HopExecutor) and executor in self._executors:
+                # The Worker shuts down only an executor it made itself.
+                await asyncio.to_thread(executor.shutdown)
 
     def configure_replayer(self, config: ReplayerConfig) -> ReplayerConfig:
         runner = self._new_runner()

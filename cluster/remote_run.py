@@ -4,6 +4,10 @@ It honours the SDK's runner contract (DESIGN.md §2.1): nothing remote before th
 (which runs on an executor thread); serialization contexts answered from the mirror its shard's
 completions keep current; ``get_thread_id() -> None`` and our own activation budget; evictions
 that complete locally at once and never raise.
+
+An activation is prepared, sent, and its answer turned into a completion. ``activate`` does all
+three on the Worker's executor thread; with ``HopExecutor``, ``begin`` prepares and sends on the
+Worker's event loop (only what cannot block there) and ``finish`` does the rest on the thread.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from temporay.runtime.contexts import ContextMirror
 from temporay.runtime.externs import MetricReplayer
 from temporay.runtime.failures import failed_completion
 
-from .routing import PendingActivation, ShardChannel
+from .routing import Lead, PendingActivation, ShardChannel
 from .templates import TemplateBlob
 
 logger = logging.getLogger(__name__)
@@ -49,9 +53,28 @@ class RunHost(Protocol):
 
     def unplace(self, run: RemoteRun, channel: ShardChannel) -> None: ...
 
+    def place_at_once(self, run: RemoteRun) -> ShardChannel | None:
+        """``place`` if it needs no waiting (``None`` otherwise)."""
+        ...
+
     def placed(self, run: RemoteRun) -> None: ...
 
     def forget(self, run: RemoteRun) -> None: ...
+
+
+class Begun:
+    """An activation ``RemoteRun.begin`` prepared (and perhaps sent) on the Worker's event loop."""
+
+    __slots__ = ("first", "lead", "pending")
+
+    def __init__(self, pending: PendingActivation, lead: Lead | None, first: bool) -> None:
+        self.pending = pending
+        self.lead = lead
+        self.first = first
+
+
+def _is_eviction(act: wfact.WorkflowActivation) -> bool:
+    return len(act.jobs) == 1 and act.jobs[0].HasField("remove_from_cache")
 
 
 class RemoteRun(WorkflowInstance):
@@ -80,16 +103,61 @@ class RemoteRun(WorkflowInstance):
     # --- WorkflowInstance ---------------------------------------------------------------------------
 
     def activate(self, act: wfact.WorkflowActivation) -> wfcomp.WorkflowActivationCompletion:
-        if len(act.jobs) == 1 and act.jobs[0].HasField("remove_from_cache"):
+        if _is_eviction(act):
             return self._evict(act)
         self.busy = True
         try:
-            return self._activate(act)
+            self._check_usable()
+            pending, first = self._prepare(act, self._place())
+            self._placed_channel().activate(pending)
+            return self._completion(pending, first)
         except BaseException as err:  # never raise into the Worker
             logger.exception("Hosting activation of run %s failed", self.key.run_id)
             return failed_completion(act.run_id, err)
         finally:
             self.busy = False
+
+    def begin(self, act: wfact.WorkflowActivation) -> Begun | None:
+        """Prepare the activation and send it if the line to the shard is free, on the Worker's
+        event loop: nothing here waits (no shard started, no connection opened, no large
+        request sent). ``None``: leave it all to ``activate``. Never raises."""
+        if self.closed or self.lost is not None or _is_eviction(act):
+            return None
+        placing = self._channel is None
+        channel = self._channel
+        try:
+            if channel is None:
+                channel = self._host.place_at_once(self)
+                if channel is None:
+                    return None
+            pending, first = self._prepare(act, channel)
+            lead = channel.start(pending)
+        except Exception:
+            logger.exception("Starting the activation of run %s failed", self.key.run_id)
+            if placing and channel is not None:
+                self._channel = None  # placed afresh by activate on its thread
+                self._host.unplace(self, channel)
+            return None
+        self.busy = True
+        return Begun(pending, lead, first)
+
+    def finish(self, begun: Begun) -> wfcomp.WorkflowActivationCompletion:
+        """The rest of an activation ``begin`` started, on the Worker's executor thread."""
+        pending = begun.pending
+        try:
+            self._placed_channel().activate(pending, begun.lead)
+            return self._completion(pending, begun.first)
+        except BaseException as err:  # never raise into the Worker
+            logger.exception("Hosting activation of run %s failed", self.key.run_id)
+            return failed_completion(self.key.run_id, err)
+        finally:
+            self.busy = False
+
+    def abandon(self, begun: Begun) -> None:
+        """No thread will ``finish`` what ``begin`` started (the Worker's executor refused it)."""
+        if begun.lead is not None:
+            self._placed_channel().abandon(begun.lead)
+        self.busy = False
 
     def get_serialization_context(
         self, command_info: CommandInfo | None
@@ -110,24 +178,40 @@ class RemoteRun(WorkflowInstance):
 
     # --- internals ----------------------------------------------------------------------------------
 
-    def _activate(self, act: wfact.WorkflowActivation) -> wfcomp.WorkflowActivationCompletion:
+    def _check_usable(self) -> None:
         if self.closed:
             raise RunnerClosedError("the RayWorkflowRunner hosting this run was closed")
         if self.lost is not None:
             raise ShardLostError(f"run {self.key.run_id} cannot continue: {self.lost}")
+
+    def _place(self) -> ShardChannel:
+        return self._channel if self._channel is not None else self._host.place(self)
+
+    def _placed_channel(self) -> ShardChannel:
+        channel = self._channel
+        assert channel is not None, "an activation in flight for a run placed nowhere"
+        return channel
+
+    def _prepare(
+        self, act: wfact.WorkflowActivation, channel: ShardChannel
+    ) -> tuple[PendingActivation, bool]:
+        """The activation's envelope and deadline on ``channel``; a first activation places the
+        run there and carries what the shard needs to create it."""
         budget = self._host.deadlock_budget
         deadline = time.monotonic() + budget if budget is not None else float("inf")
         envelope = pb.ActivationEnvelope(activation=act.SerializeToString())
         self.key.to_proto(envelope.key)
         first = self._channel is None
         if first:
-            self._channel = self._host.place(self)
-            self.shard_name = self._channel.member.name
-            self._fill_spec(envelope.spec, self._channel)
-        channel = self._channel
-        assert channel is not None
-        pending = PendingActivation(self.key, envelope, deadline)
-        channel.activate(pending)
+            self._channel = channel
+            self.shard_name = channel.member.name
+            self._fill_spec(envelope.spec, channel)
+        return PendingActivation(self.key, envelope, deadline), first
+
+    def _completion(
+        self, pending: PendingActivation, first: bool
+    ) -> wfcomp.WorkflowActivationCompletion:
+        channel = self._placed_channel()
         if pending.result is None:
             failure = pending.failure
             assert failure is not None
@@ -136,7 +220,7 @@ class RemoteRun(WorkflowInstance):
                 raise ShardLostError(
                     f"[TMPRL1101] Potential deadlock detected: the activation of run "
                     f"{self.key.run_id} on shard {self.shard_name} did not complete within "
-                    f"{budget}s; the run is dropped and will be replayed"
+                    f"{self._host.deadlock_budget}s; the run is dropped and will be replayed"
                 )
             raise ShardLostError(f"run {self.key.run_id}: {failure.message}")
         result = pending.result
@@ -176,7 +260,4 @@ class RemoteRun(WorkflowInstance):
             self._host.unplace(self, channel)
             self._channel = None
         self._host.forget(self)
-        return wfcomp.WorkflowActivationCompletion(
-            run_id=act.run_id, successful=wfcomp.Success()
-        )
-
+        return wfcomp.WorkflowActivationCompletion(run_id=act.run_id, successful=wfcomp.Success())

@@ -10,7 +10,9 @@ each activation is its own request (lowest latency); under load batches grow by 
 No thread of our own carries requests: the Worker's executor thread that finds the line free
 sends and waits itself. When a request returns, the next queued batch is handed to the thread
 of one of its activations, woken to lead it; each waiting thread also keeps its own deadline, so
-one slow request never holds another's caller past its budget.
+one slow request never holds another's caller past its budget. With ``HopExecutor`` a request
+for a free line is sent even earlier, from the Worker's event loop as it hands the activation to
+an executor thread (``start``); that thread then only reads the answer.
 """
 
 from __future__ import annotations
@@ -36,7 +38,28 @@ timed out first and the task failure lost the shard's stack); with the default 1
 run gets 1.4 s in the shard."""
 
 
+EARLY_SEND_MAX = 16 * 1024
+"""Largest request ``ShardChannel.start`` sends from the Worker's event loop. Linux starts a TCP
+socket with a 16 KiB send buffer (``tcp_wmem``; a Unix socket's is larger): a request of about
+that size on an idle connection is taken by the kernel at once, whatever the shard is doing; a
+bigger one, which could wait for the network, is sent by its executor thread. Activations are
+mostly far smaller (~200-500 bytes in ``bench_hop``; ~2 KiB with the template a shard gets
+once)."""
+
+
+class Call(Protocol):
+    """A request on its way: ``result`` waits for the answer."""
+
+    def result(self, timeout: float | None) -> bytes: ...
+
+    def abandon(self) -> None: ...
+
+
 class Transport(Protocol):
+    def send(
+        self, kind: int, payload: bytes, timeout: float | None, may_block: bool = True
+    ) -> Call | None: ...
+
     def request(self, kind: int, payload: bytes, timeout: float | None) -> bytes: ...
 
     def close(self) -> None: ...
@@ -115,6 +138,20 @@ class PendingActivation:
         self._event.set()
 
 
+class Lead:
+    """A request for one activation begun on the Worker's event loop (``ShardChannel.start``),
+    to be finished by its executor thread: already sent (``call``), failed to send (``error``),
+    or left for that thread to send (neither)."""
+
+    __slots__ = ("batch", "call", "error", "payload")
+
+    def __init__(self, batch: list[PendingActivation], payload: bytes) -> None:
+        self.batch = batch
+        self.payload = payload
+        self.call: Call | None = None
+        self.error: Exception | None = None
+
+
 @dataclass
 class ShardMember:
     """A shard as this router sees it."""
@@ -159,20 +196,59 @@ class ShardChannel:
 
     # --- the caller's side ----------------------------------------------------------------------
 
-    def activate(self, pending: PendingActivation) -> None:
-        """Send (or queue) one activation; return once it is resolved or its deadline passed."""
+    def start(self, pending: PendingActivation) -> Lead | None:
+        """Send ``pending`` as a request of its own now, if the line is free and that cannot
+        block; ``None`` otherwise (``activate`` will queue it).
+
+        Called on the Worker's event loop (``HopExecutor``), so the shard works on the
+        activation while an executor thread wakes to wait for the answer. Never raises: a
+        failure to send is kept for ``activate`` to report on that thread."""
         with self._lock:
-            if self._inflight < self._max_inflight and not self._queue:
-                self._inflight += 1
-                lead: list[PendingActivation] | None = [pending]
-            else:
-                self._queue.append(pending)
-                lead = None
-        if lead is not None:
-            self._run_batch(lead)
-            if pending.resolved and pending._task is None:
-                return  # the common case: our own request brought our answer
+            if self._inflight >= self._max_inflight or self._queue:
+                return None
+            self._inflight += 1
+        try:
+            lead = Lead([pending], self._batch_payload([pending]))
+        except Exception:
+            logger.exception("Building the request for run %s failed", pending.key.run_id)
+            self._release()
+            return None
+        if len(lead.payload) <= EARLY_SEND_MAX:
+            try:
+                lead.call = self.transport.send(
+                    RUN_BATCH, lead.payload, self._timeout(lead.batch), may_block=False
+                )
+            except Exception as err:
+                lead.error = err
+        return lead
+
+    def activate(self, pending: PendingActivation, lead: Lead | None = None) -> None:
+        """Send (or queue) one activation, or finish the request ``start`` began for it;
+        return once it is resolved or its deadline passed."""
+        if lead is None:
+            with self._lock:
+                if self._inflight < self._max_inflight and not self._queue:
+                    self._inflight += 1
+                    leading = True
+                else:
+                    self._queue.append(pending)
+                    leading = False
+            if leading:
+                self._run_batch([pending])
+        else:
+            leading = True
+            self._run_batch(lead.batch, lead)
+        if leading and pending.resolved and pending._task is None:
+            return  # the common case: our own request brought our answer
         self._wait(pending)
+
+    def abandon(self, lead: Lead) -> None:
+        """No thread will finish ``lead`` (the Worker's executor refused it): fail its
+        activation and free the line."""
+        if lead.call is not None:
+            lead.call.abandon()
+        self._fail(lead.batch, CallFailure("error", "the Worker's executor refused the activation"))
+        self._release()
 
     def _wait(self, pending: PendingActivation) -> None:
         while True:
@@ -201,25 +277,34 @@ class ShardChannel:
 
     # --- leading a request ----------------------------------------------------------------------
 
-    def _run_batch(self, batch: list[PendingActivation]) -> None:
+    def _run_batch(self, batch: list[PendingActivation], lead: Lead | None = None) -> None:
         try:
-            message = pb.ActivationBatch()
-            now = time.monotonic()
-            for pending in batch:
-                envelope = message.items.add()
-                envelope.CopyFrom(pending.envelope)
-                if pending.deadline != float("inf"):
-                    budget = pending.deadline - now - RETURN_MARGIN_S
-                    envelope.budget_ms = max(int(budget * 1000), 1)
-            with self._lock:
-                dispose, self._dispose = self._dispose, []
-            for key in dispose:
-                key.to_proto(message.dispose.add())
-            self.requests += 1
-            self.items += len(batch)
-            self._request(RUN_BATCH, message.SerializeToString(), batch)
+            payload = lead.payload if lead is not None else self._batch_payload(batch)
+            self._request(RUN_BATCH, payload, batch, lead)
         finally:
             self._release()
+
+    def _batch_payload(self, batch: list[PendingActivation]) -> bytes:
+        message = pb.ActivationBatch()
+        now = time.monotonic()
+        for pending in batch:
+            envelope = message.items.add()
+            envelope.CopyFrom(pending.envelope)
+            if pending.deadline != float("inf"):
+                budget = pending.deadline - now - RETURN_MARGIN_S
+                envelope.budget_ms = max(int(budget * 1000), 1)
+        with self._lock:
+            dispose, self._dispose = self._dispose, []
+        for key in dispose:
+            key.to_proto(message.dispose.add())
+        self.requests += 1
+        self.items += len(batch)
+        return message.SerializeToString()
+
+    @staticmethod
+    def _timeout(batch: Sequence[PendingActivation]) -> float | None:
+        deadline = max(p.deadline for p in batch)
+        return None if deadline == float("inf") else max(deadline - time.monotonic(), 0.01)
 
     def _collect(self, waiting: list[PendingActivation]) -> None:
         message = pb.ActivationBatch()
@@ -227,11 +312,22 @@ class ShardChannel:
             pending.key.to_proto(message.dispose.add())
         self._request(COLLECT, message.SerializeToString(), waiting)
 
-    def _request(self, kind: int, payload: bytes, batch: list[PendingActivation]) -> None:
-        deadline = max(p.deadline for p in batch)
-        timeout = None if deadline == float("inf") else max(deadline - time.monotonic(), 0.01)
+    def _request(
+        self,
+        kind: int,
+        payload: bytes,
+        batch: list[PendingActivation],
+        lead: Lead | None = None,
+    ) -> None:
+        timeout = self._timeout(batch)
         try:
-            data = self.transport.request(kind, payload, timeout)
+            if lead is not None and lead.error is not None:
+                raise lead.error
+            call = lead.call if lead is not None else None
+            if call is None:
+                call = self.transport.send(kind, payload, timeout)
+                assert call is not None
+            data = call.result(timeout)
         except TransportTimeout:
             self._fail(batch, CallFailure("timeout", "the shard did not answer within the budget"))
         except ShardUnreachable as err:
@@ -259,9 +355,7 @@ class ShardChannel:
         if result.stuck_threads:
             self._on_stuck(member, result.stuck_threads)
         waiting = [
-            by_key[key]
-            for key in (RunKey.from_proto(k) for k in result.pending)
-            if key in by_key
+            by_key[key] for key in (RunKey.from_proto(k) for k in result.pending) if key in by_key
         ]
         if waiting:
             self._hand_over(("collect", waiting))

@@ -314,6 +314,15 @@ class RayWorkflowRunner(WorkflowRunner):
             return self._dedicated_pool().acquire(timeout=budget / 2 if budget else 30.0)
         return self._pool().place()
 
+    def place_at_once(self, run: RemoteRun) -> ShardChannel | None:
+        pool = self._state.pool
+        if pool is None or wants_dedicated(self._dedicated_spec, run.get_info(), run.workflow_class):
+            return None  # the shards are still to start, or the run waits for an actor of its own
+        try:
+            return pool.place()
+        except NoLiveShardError:
+            return None
+
     def unplace(self, run: RemoteRun, channel: ShardChannel) -> None:
         if run.dedicated:
             dedicated = self._state.dedicated

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from temporay.cluster.executor import HopExecutor
     from temporay.cluster.plugin import RayPlugin
     from temporay.cluster.runner import RayWorkflowRunner
     from temporay.runtime.local_runner import LocalWorkflowRunner
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 
 _LAZY = {
     "dedicated_actor": "temporay.runtime.placement",
+    "HopExecutor": "temporay.cluster.executor",
     "LocalWorkflowRunner": "temporay.runtime.local_runner",
     "RayPlugin": "temporay.cluster.plugin",
     "RayWorkflowRunner": "temporay.cluster.runner",
@@ -37,6 +39,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "HopExecutor",
     "LocalWorkflowRunner",
     "RayPlugin",
     "RayWorkflowRunner",

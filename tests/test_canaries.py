@@ -105,6 +105,31 @@ def test_workflow_instance_contract_methods() -> None:
     assert "get_thread_id" in vars(temporalio.worker.WorkflowInstance)
 
 
+def test_running_workflow_activate_only_wraps_the_instance() -> None:
+    """``HopExecutor`` recognises the Worker's ``running.activate`` and calls the instance's
+    own steps instead: that skips only the interruptible flag, used with a thread id."""
+    from temporalio.worker._workflow import _RunningWorkflow
+
+    calls: list[object] = []
+
+    class Recording:
+        def activate(self, act: object) -> str:
+            calls.append(act)
+            return "done"
+
+        def get_thread_id(self) -> int | None:
+            calls.append("thread id asked")
+            return None
+
+    running = _RunningWorkflow(Recording(), "wf")  # type: ignore[arg-type]
+    assert running.activate("act") == "done"  # type: ignore[arg-type]
+    assert calls == ["act"]
+    running.attempt_deadlock_interruption()  # outside an activation: asks nothing
+    assert calls == ["act"]
+    source = inspect.getsource(_RunningWorkflow.activate)
+    assert source.count("self.instance.activate(act)") == 1
+
+
 def test_running_loop_accessors() -> None:
     assert asyncio._get_running_loop() is None
     loop = asyncio.new_event_loop()

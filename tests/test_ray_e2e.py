@@ -19,7 +19,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-from temporay import RayPlugin, RayWorkflowRunner
+from temporay import HopExecutor, RayPlugin, RayWorkflowRunner
 from tests import hosting_workflows as wf
 
 pytestmark = pytest.mark.timeout(180)
@@ -30,6 +30,9 @@ class Hosted:
     client: Client
     task_queue: str
     runner: RayWorkflowRunner
+    executor: Any
+    """The Worker's workflow-task executor (``None``: the SDK's own)."""
+    hop_expected: bool
 
 
 def _plugin(engine: Any) -> Callable[[], tuple[dict[str, Any], RayWorkflowRunner | None]]:
@@ -39,17 +42,22 @@ def _plugin(engine: Any) -> Callable[[], tuple[dict[str, Any], RayWorkflowRunner
     return setup
 
 
-def _runner(engine: Any) -> Callable[[], tuple[dict[str, Any], RayWorkflowRunner | None]]:
+def _runner(
+    engine: Any, hop: bool = False
+) -> Callable[[], tuple[dict[str, Any], RayWorkflowRunner | None]]:
     def setup() -> tuple[dict[str, Any], RayWorkflowRunner | None]:
         runner = RayWorkflowRunner(shards=2, engine=engine)
-        return {"workflow_runner": runner}, runner
+        kwargs: dict[str, Any] = {"workflow_runner": runner}
+        if hop:
+            kwargs["workflow_task_executor"] = HopExecutor()
+        return kwargs, runner
 
     return setup
 
 
 SETUPS: dict[str, Callable[[], tuple[dict[str, Any], RayWorkflowRunner | None]]] = {
     "plugin-default-engine": _plugin(None),
-    "runner-temporay-engine": _runner("temporay"),
+    "runner-temporay-engine": _runner("temporay", hop=True),
     "plugin-sdk-engine": _plugin("sdk"),
     "plugin-sandboxed-engine": _plugin(SandboxedWorkflowRunner()),
     "runner-sdk-engine": _runner("sdk"),
@@ -67,6 +75,9 @@ async def hosted(
     async with AsyncExitStack() as stack:
         if own_runner is not None:
             await stack.enter_async_context(own_runner)
+        executor = kwargs.get("workflow_task_executor")
+        if executor is not None:
+            stack.callback(executor.shutdown)
         worker = Worker(
             client,
             task_queue=task_queue,
@@ -75,7 +86,8 @@ async def hosted(
             **kwargs,
         )
         await stack.enter_async_context(worker)
-        runner = worker.config(active_config=True)["workflow_runner"]
+        config = worker.config(active_config=True)
+        runner = config["workflow_runner"]
         assert isinstance(runner, RayWorkflowRunner)
         # The plugin starts shards in run_worker, in the background: wait for them.
         for _ in range(1200):
@@ -83,7 +95,10 @@ async def hosted(
                 break
             await asyncio.sleep(0.05)
         assert runner.started, "the plugin did not start the runner's shards"
-        yield Hosted(client, task_queue, runner)
+        hop_expected = request.param.startswith("plugin") or "workflow_task_executor" in kwargs
+        yield Hosted(
+            client, task_queue, runner, config.get("workflow_task_executor"), hop_expected
+        )
 
 
 def _id(prefix: str) -> str:
@@ -102,6 +117,21 @@ async def test_noop_and_activity(hosted: Hosted) -> None:
         wf.LocalActivityWorkflow.run, order, id=_id("lact"), task_queue=tq
     )
     assert result == "charged o-1:42"
+
+
+async def test_activations_leave_from_the_event_loop_with_a_hop_executor(hosted: Hosted) -> None:
+    """The plugin installs a ``HopExecutor`` (a Worker without one keeps the SDK's pool); with
+    it, activations of a run placed on a free line are sent before their thread wakes."""
+    executor = hosted.executor
+    assert isinstance(executor, HopExecutor) == hosted.hop_expected
+    before = executor.early if isinstance(executor, HopExecutor) else 0
+    result = await hosted.client.execute_workflow(
+        wf.TimerWorkflow.run, 3, id=_id("early"), task_queue=hosted.task_queue
+    )
+    assert result == 3
+    if isinstance(executor, HopExecutor):
+        # Four activations (start, three timers), one at a time on idle lines.
+        assert executor.early - before >= 2
 
 
 async def test_timers_and_many_concurrent(hosted: Hosted) -> None:

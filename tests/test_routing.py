@@ -2,15 +2,17 @@
 
 At low load each activation is its own request and its caller returns as soon as the answer is
 in; under load activations queue and leave in batches led by one of their callers; items a shard
-leaves pending are collected. The shard here answers from the request itself (the completion
-carries the activation's bytes back), slowly enough for callers to pile up.
+leaves pending are collected; a request begun on the Worker's event loop (``start``) is sent at
+once when that cannot block and finished by its caller's thread. The shard here answers from the
+request itself (the completion carries the activation's bytes back), slowly enough for callers
+to pile up.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -20,10 +22,18 @@ from temporay.actors.transport import (
     RUN_BATCH,
     Endpoint,
     ShardServer,
+    ShardUnreachable,
     SocketTransport,
 )
 from temporay.actors.wire import RunKey
-from temporay.cluster.routing import PendingActivation, ShardChannel, ShardMember, Wakeup
+from temporay.cluster.routing import (
+    EARLY_SEND_MAX,
+    CallFailure,
+    PendingActivation,
+    ShardChannel,
+    ShardMember,
+    Wakeup,
+)
 from temporay.proto import hosting as pb
 
 SECRET = b"r" * 32
@@ -89,11 +99,15 @@ def shard() -> Iterator[tuple[ScriptedShard, ShardChannel]]:
     assert failures == []
 
 
-def _activate(channel: ShardChannel, run_id: str) -> bytes:
-    envelope = pb.ActivationEnvelope(activation=run_id.encode())
+def _pending(run_id: str, body: bytes | None = None) -> PendingActivation:
+    envelope = pb.ActivationEnvelope(activation=run_id.encode() if body is None else body)
     key = RunKey("router", run_id, 1)
     key.to_proto(envelope.key)
-    pending = PendingActivation(key, envelope, time.monotonic() + 30)
+    return PendingActivation(key, envelope, time.monotonic() + 30)
+
+
+def _activate(channel: ShardChannel, run_id: str) -> bytes:
+    pending = _pending(run_id)
     channel.activate(pending)
     assert pending.result is not None, pending.failure
     return pending.result.completion
@@ -144,3 +158,121 @@ def test_a_wakeup_is_set_once_waited_for_once_and_times_out_when_not_set() -> No
     wakeup.set()
     thread.join(5)
     assert woke.is_set()
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.002)
+    return True
+
+
+def test_start_sends_on_a_free_line_before_the_caller_thread_reads_the_answer(
+    shard: tuple[ScriptedShard, ShardChannel],
+) -> None:
+    scripted, channel = shard
+    _activate(channel, "warm")  # opens the connection start may use
+    pending = _pending("early")
+    lead = channel.start(pending)
+    assert lead is not None and lead.call is not None
+    # The shard has the request before anyone waits for the answer.
+    assert _wait_for(lambda: scripted.batch_sizes == [1, 1])
+    channel.activate(pending, lead)
+    assert pending.result is not None and pending.result.completion == b"early"
+    assert _activate(channel, "after") == b"after"  # the line is free again
+
+
+def test_start_on_a_busy_line_leaves_the_activation_to_queue_on_its_thread(
+    shard: tuple[ScriptedShard, ShardChannel],
+) -> None:
+    scripted, channel = shard
+    _activate(channel, "warm")
+    first, second = _pending("first"), _pending("second")
+    lead = channel.start(first)
+    assert lead is not None
+    assert channel.start(second) is None  # max_inflight=1: the line is taken
+    with ThreadPoolExecutor(2) as pool:
+        queued = pool.submit(channel.activate, second)
+        assert _wait_for(lambda: channel._queue == [second])
+        pool.submit(channel.activate, first, lead).result(5)
+        queued.result(5)
+    assert first.result is not None and first.result.completion == b"first"
+    assert second.result is not None and second.result.completion == b"second"
+    assert scripted.batch_sizes == [1, 1, 1]
+
+
+def test_start_opens_no_connection_and_sends_nothing_large(
+    shard: tuple[ScriptedShard, ShardChannel],
+) -> None:
+    """Opening a connection takes a round trip, a large send can fill the socket's buffer:
+    neither happens on the event loop; the caller's thread sends instead."""
+    scripted, channel = shard
+    fresh = _pending("fresh")  # no connection open yet
+    lead = channel.start(fresh)
+    assert lead is not None and lead.call is None and lead.error is None
+    channel.activate(fresh, lead)
+    assert fresh.result is not None and fresh.result.completion == b"fresh"
+    big_body = b"x" * (EARLY_SEND_MAX + 1)
+    big = _pending("big", big_body)
+    lead = channel.start(big)
+    assert lead is not None and lead.call is None
+    assert scripted.batch_sizes == [1]
+    channel.activate(big, lead)
+    assert big.result is not None and big.result.completion == big_body
+    assert scripted.batch_sizes == [1, 1]
+
+
+def test_an_abandoned_start_fails_its_activation_and_frees_the_line(
+    shard: tuple[ScriptedShard, ShardChannel],
+) -> None:
+    _, channel = shard
+    _activate(channel, "warm")
+    pending = _pending("refused")
+    lead = channel.start(pending)
+    assert lead is not None and lead.call is not None
+    channel.abandon(lead)
+    assert pending.result is None and pending.failure is not None
+    assert pending.failure.kind == "error"
+    # Its connection (with an answer nobody will read) is closed; the next request opens one.
+    assert _activate(channel, "next") == b"next"
+
+
+class _GoneTransport:
+    """A transport to a shard that has just died: every send fails."""
+
+    def send(
+        self, kind: int, payload: bytes, timeout: float | None, may_block: bool = True
+    ) -> None:
+        raise ShardUnreachable("connection refused")
+
+    def request(self, kind: int, payload: bytes, timeout: float | None) -> bytes:
+        raise ShardUnreachable("connection refused")
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_failed_early_send_is_reported_on_the_callers_thread() -> None:
+    reported: list[tuple[int, BaseException]] = []
+    channel = ShardChannel(
+        ShardMember(name="gone", handle=None),
+        _GoneTransport(),
+        max_inflight=1,
+        max_batch=8,
+        on_unreachable=lambda member, err: reported.append((threading.get_ident(), err)),
+        on_timeout=lambda member: None,
+        on_stuck=lambda member, n: None,
+    )
+    pending = _pending("lost")
+    lead = channel.start(pending)  # never raises
+    assert lead is not None and isinstance(lead.error, ShardUnreachable)
+    assert reported == []  # nothing reported on the event loop
+    caller = ThreadPoolExecutor(1)
+    caller.submit(channel.activate, pending, lead).result(5)
+    caller_thread = caller.submit(threading.get_ident).result(5)
+    caller.shutdown()
+    assert pending.failure == CallFailure("shard_lost", "shard gone: connection refused")
+    assert [ident for ident, _ in reported] == [caller_thread]
+    assert channel.start(_pending("again")) is not None  # the line was freed
