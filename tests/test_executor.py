@@ -20,22 +20,14 @@ import temporalio.bridge.proto.workflow_completion as wfcomp
 from temporalio.worker._workflow import _RunningWorkflow
 
 from temporay import HopExecutor
-from temporay.actors.transport import (
-    COLLECT,
-    RUN_BATCH,
-    Endpoint,
-    ShardServer,
-    SocketTransport,
-)
 from temporay.actors.wire import RunKey
 from temporay.cluster.remote_run import RemoteRun
-from temporay.cluster.routing import ShardChannel, ShardMember
+from temporay.cluster.routing import ShardChannel
 from temporay.cluster.templates import TemplateBlob
 from temporay.proto import hosting as pb
 from tests import hosting_workflows as wf
+from tests.channels import channel_to
 from tests.instance_details import instance_details
-
-SECRET = b"e" * 32
 
 
 class EchoShard:
@@ -87,25 +79,10 @@ class Host:
 @pytest.fixture
 def host() -> Iterator[tuple[EchoShard, Host]]:
     shard = EchoShard()
-    server = ShardServer(
-        "127.0.0.1", SECRET, {RUN_BATCH: shard.run_batch, COLLECT: shard.run_batch}
-    )
-    host_name, port = server.address
-    transport = SocketTransport(Endpoint(host_name, port, SECRET, server.local_name))
-    failures: list[object] = []
-    channel = ShardChannel(
-        ShardMember(name="echo", handle=None),
-        transport,
-        max_inflight=2,
-        max_batch=8,
-        on_unreachable=lambda member, err: failures.append(err),
-        on_timeout=lambda member: failures.append("timeout"),
-        on_stuck=lambda member, n: failures.append(n),
-    )
-    yield shard, Host(channel)
-    transport.close()
-    server.close()
-    assert failures == []
+    with channel_to(
+        shard.run_batch, shard.run_batch, name="echo", max_inflight=2, max_batch=8
+    ) as channel:
+        yield shard, Host(channel)
 
 
 def _running(host: Host) -> tuple[RemoteRun, _RunningWorkflow]:

@@ -17,14 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from temporay.actors.transport import (
-    COLLECT,
-    RUN_BATCH,
-    Endpoint,
-    ShardServer,
-    ShardUnreachable,
-    SocketTransport,
-)
+from temporay.actors.transport import ShardUnreachable
 from temporay.actors.wire import RunKey
 from temporay.cluster.routing import (
     EARLY_SEND_MAX,
@@ -35,8 +28,7 @@ from temporay.cluster.routing import (
     Wakeup,
 )
 from temporay.proto import hosting as pb
-
-SECRET = b"r" * 32
+from tests.channels import channel_to
 
 
 class ScriptedShard:
@@ -78,25 +70,10 @@ class ScriptedShard:
 @pytest.fixture
 def shard() -> Iterator[tuple[ScriptedShard, ShardChannel]]:
     scripted = ScriptedShard()
-    server = ShardServer(
-        "127.0.0.1", SECRET, {RUN_BATCH: scripted.run_batch, COLLECT: scripted.collect}
-    )
-    host, port = server.address
-    transport = SocketTransport(Endpoint(host, port, SECRET, server.local_name))
-    failures: list[object] = []
-    channel = ShardChannel(
-        ShardMember(name="scripted", handle=None),
-        transport,
-        max_inflight=1,
-        max_batch=64,
-        on_unreachable=lambda member, err: failures.append(err),
-        on_timeout=lambda member: failures.append("timeout"),
-        on_stuck=lambda member, n: failures.append(n),
-    )
-    yield scripted, channel
-    transport.close()
-    server.close()
-    assert failures == []
+    with channel_to(
+        scripted.run_batch, scripted.collect, name="scripted", max_inflight=1, max_batch=64
+    ) as channel:
+        yield scripted, channel
 
 
 def _pending(run_id: str, body: bytes | None = None) -> PendingActivation:
