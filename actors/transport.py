@@ -256,6 +256,7 @@ class SocketTransport:
         return SocketCall(self, sock)
 
     def request(self, kind: int, payload: bytes, timeout: float | None) -> bytes:
+        """Send and wait for the answer, in one go."""
         call = self.send(kind, payload, timeout)
         assert call is not None
         return call.result(timeout)
@@ -322,11 +323,6 @@ class RayCallTransport:
             return RayCall(method.remote(payload))
         except RayActorError as err:
             raise ShardUnreachable(f"the shard actor is gone: {err}") from err
-
-    def request(self, kind: int, payload: bytes, timeout: float | None) -> bytes:
-        call = self.send(kind, payload, timeout)
-        assert call is not None
-        return call.result(timeout)
 
     def close(self) -> None:
         pass

@@ -50,7 +50,6 @@ class Recorder:
     request sent."""
 
     def __init__(self) -> None:
-        self.timed_runner: TimedRunner | None = None
         self.timings = Timings()
         self.hop_first: list[float] = []
         self.hop_later: list[float] = []
@@ -59,9 +58,9 @@ class Recorder:
 
     def executor(self, runner: WorkflowRunner) -> tuple[WorkflowRunner, ThreadPoolExecutor]:
         """The runner and executor to give the Worker so that its activations are timed."""
-        self.timed_runner = TimedRunner(runner)
-        executor, self.timings = timed_executor(HopExecutor, self.timed_runner)
-        return self.timed_runner, executor
+        timed_runner = TimedRunner(runner)
+        executor, self.timings = timed_executor(HopExecutor, timed_runner)
+        return timed_runner, executor
 
     def install(self) -> None:
         send = transport.SocketTransport.send

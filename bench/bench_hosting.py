@@ -49,6 +49,7 @@ from temporalio.worker import (
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from temporay import HopExecutor, LocalWorkflowRunner
+from temporay.cluster.executor import DEFAULT_MAX_WORKERS
 from tests import hosting_workflows as wf
 
 CPU_ROUNDS = 300_000
@@ -152,7 +153,7 @@ def timed_executor(
             future.add_done_callback(done)
             return future
 
-    return Timed(max_workers=500, thread_name_prefix="temporal_workflow_"), sink
+    return Timed(max_workers=DEFAULT_MAX_WORKERS, thread_name_prefix="temporal_workflow_"), sink
 
 
 # --- workloads ------------------------------------------------------------------------------------

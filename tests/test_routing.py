@@ -224,9 +224,6 @@ class _GoneTransport:
     ) -> None:
         raise ShardUnreachable("connection refused")
 
-    def request(self, kind: int, payload: bytes, timeout: float | None) -> bytes:
-        raise ShardUnreachable("connection refused")
-
     def close(self) -> None:
         pass
 
