@@ -30,6 +30,7 @@ from temporalio.worker import WorkflowRunner
 from temporalio.worker._workflow import _InterruptDeadlockError
 
 from temporay.proto import hosting as pb
+from temporay.runtime import type_hints
 from temporay.runtime.failures import deadlock_error, failed_completion
 from temporay.runtime.hosted_run import (
     HostedResult,
@@ -594,6 +595,7 @@ class Shard:
         ready_copies: int = READY_COPIES_PER_CLASS,
     ) -> None:
         factory = cloudpickle.loads(engine_factory)
+        type_hints.install()  # this process is ours: see runtime/type_hints.py
         self._core = ShardCore(name, factory, threads, ready_copies)
         # The direct activation transport (see actors/transport.py), on this node's address.
         self._server: ShardServer | None = None

@@ -1,9 +1,9 @@
 """Where a hosted activation's time goes at low load: the hop, the shard's work, and cold code.
 
-    python -m bench.bench_hop [--workflows 40] [--gap-ms 10]
+    python -m bench.bench_hop [--workload timers] [--workflows 40] [--gap-ms 10]
 
-1. Runs ``TimerWorkflow`` (four activations per run: start, three timers) one at a time through
-   a ``RayWorkflowRunner`` with one shard and a ``HopExecutor``, and reports a run's first and
+1. Runs one of ``bench_hosting``'s workloads (``timers`` by default: four activations per run,
+   start and three timers) one workflow at a time through a ``RayWorkflowRunner`` with one shard and a ``HopExecutor``, and reports a run's first and
    its later activations as the Worker sees them (from handing the activation to its executor
    until the completion is ready), and the hop (the request sent until its answer is read),
    beside the shard's own time per request from its stats.
@@ -28,16 +28,15 @@ from typing import Any
 import ray
 from temporalio.worker import Worker, WorkflowRunner
 
-from bench.bench_hosting import TimedRunner, Timings, timed_executor
+from bench.bench_hosting import WORKLOADS, TimedRunner, Timings, timed_executor
 from temporay import HopExecutor, LocalWorkflowRunner, RayWorkflowRunner
 from temporay.actors import transport
 from temporay.actors.shard import ShardCore
 from temporay.cluster.devserver import start_dev_server
 from temporay.proto import hosting as pb
+from temporay.runtime import type_hints
 from temporay.runtime.engines import EngineFactory
 from tests import hosting_workflows as wf
-
-ACTIVATIONS_PER_RUN = 4
 
 
 def _p50_us(values: list[float]) -> str:
@@ -53,7 +52,7 @@ class Recorder:
         self.timings = Timings()
         self.hop_first: list[float] = []
         self.hop_later: list[float] = []
-        self.requests: list[tuple[int, bytes]] = []
+        self.requests: list[tuple[int, bytes, bool]] = []
         self.measured_from = 0
 
     def executor(self, runner: WorkflowRunner) -> tuple[WorkflowRunner, ThreadPoolExecutor]:
@@ -74,13 +73,13 @@ class Recorder:
             start = time.perf_counter()
             call = send(sock, kind, payload, timeout, may_block)
             if call is not None:
-                rec.requests.append((kind, payload))
                 items = (
                     pb.ActivationBatch.FromString(payload).items
                     if kind == transport.RUN_BATCH
                     else []
                 )
                 first = bool(items) and items[0].HasField("spec")
+                rec.requests.append((kind, payload, first))
                 sent_at[id(call)] = (start, first)
             return call
 
@@ -110,7 +109,7 @@ class Recorder:
         self.measured_from = len(self.requests)
 
 
-async def hosted(workflows: int, rec: Recorder) -> dict[str, float]:
+async def hosted(workload: str, workflows: int, rec: Recorder) -> dict[str, float]:
     env = await start_dev_server()
     ray.init(include_dashboard=False, logging_level=logging.ERROR)
     try:
@@ -124,15 +123,13 @@ async def hosted(workflows: int, rec: Recorder) -> dict[str, float]:
                 workflow_runner=timed_runner,
                 workflow_task_executor=executor,
             ):
-                run = wf.TimerWorkflow.run
+                run = WORKLOADS[workload]
                 for i in range(5):
-                    await env.client.execute_workflow(run, 3, id=f"warm-{i}", task_queue="hop")
+                    await run(env.client, "hop", f"warm-{i}")
                 before = ray.get(runner.registry.stats.remote())
                 rec.clear()
                 for i in range(workflows):
-                    await env.client.execute_workflow(
-                        run, 3, id=f"hop-{i}-{uuid.uuid4().hex[:6]}", task_queue="hop"
-                    )
+                    await run(env.client, "hop", f"hop-{i}-{uuid.uuid4().hex[:6]}")
                 after = ray.get(runner.registry.stats.remote())
             executor.shutdown()
     finally:
@@ -148,13 +145,14 @@ async def hosted(workflows: int, rec: Recorder) -> dict[str, float]:
 
 
 def replay(
-    requests: list[tuple[int, bytes]], measured_from: int, gap: float
+    requests: list[tuple[int, bytes, bool]], measured_from: int, gap: float
 ) -> tuple[list[float], list[float]]:
+    type_hints.install()  # as in a shard process
     core = ShardCore("bench", EngineFactory(LocalWorkflowRunner()), threads=4)
     first: list[float] = []
     later: list[float] = []
     run_batch: Callable[[bytes], bytes] = core.run_batch
-    for i, (kind, payload) in enumerate(requests):
+    for i, (kind, payload, is_first) in enumerate(requests):
         if kind != transport.RUN_BATCH:
             continue
         if gap:
@@ -164,26 +162,29 @@ def replay(
         elapsed = time.perf_counter() - start
         core.after_answer()  # as the shard's server does once the answer is sent
         if i >= measured_from:
-            index = i - measured_from
-            (first if index % ACTIVATIONS_PER_RUN == 0 else later).append(elapsed)
+            (first if is_first else later).append(elapsed)
     core.shutdown()
     return first, later
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workload", choices=sorted(WORKLOADS), default="timers")
     parser.add_argument("--workflows", type=int, default=40)
     parser.add_argument("--gap-ms", type=float, default=10.0)
     args = parser.parse_args()
     rec = Recorder()
     rec.install()
-    shard = asyncio.run(hosted(args.workflows, rec))
+    shard = asyncio.run(hosted(args.workload, args.workflows, rec))
     requests = list(rec.requests)
     measured = len(requests) - rec.measured_from
-    if measured != args.workflows * ACTIVATIONS_PER_RUN:
-        raise SystemExit(f"expected one request per activation, saw {measured}")
     activations = len(rec.first) + len(rec.later)
-    print(f"hosted, one workflow at a time ({args.workflows} runs, {activations} activations):")
+    if measured != activations:
+        raise SystemExit(f"expected one request per activation ({activations}), saw {measured}")
+    print(
+        f"{args.workload}: hosted, one workflow at a time "
+        f"({args.workflows} runs, {activations} activations):"
+    )
     print(f"  activation as the Worker sees it, first p50 {_p50_us(rec.first)}")
     print(f"  activation as the Worker sees it, later p50 {_p50_us(rec.later)}")
     print(f"  hop (to the shard and back), first     p50 {_p50_us(rec.hop_first)}")

@@ -59,7 +59,7 @@ class TemporayWorkflowRunner(WorkflowRunner):
 class TemporayWorkflowInstance(WorkflowInstance):
     """One workflow run on temporay's engine."""
 
-    __slots__ = ("_activator", "_ctx", "_env")
+    __slots__ = ("_activator", "_ctx", "_env", "_run_store_context", "_workflow_context")
 
     def __init__(self, det: WorkflowInstanceDetails) -> None:
         info = det.info
@@ -70,6 +70,8 @@ class TemporayWorkflowInstance(WorkflowInstance):
         )
         self._ctx = WorkflowContext(self._env, det)
         self._activator = Activator(self._ctx)
+        self._workflow_context: temporalio.converter.WorkflowSerializationContext | None = None
+        self._run_store_context: StorageDriverStoreContext | None = None
 
     def activate(self, act: wfact.WorkflowActivation) -> wfcomp.WorkflowActivationCompletion:
         return self._activator.activate(act)
@@ -91,9 +93,15 @@ class TemporayWorkflowInstance(WorkflowInstance):
     ) -> temporalio.converter.SerializationContext | None:
         info = self._ctx.info
         env = self._env
-        workflow_context = temporalio.converter.WorkflowSerializationContext(
-            namespace=info.namespace, workflow_id=info.workflow_id
-        )
+        workflow_context = self._workflow_context
+        if workflow_context is None:
+            # The defaults depend only on the run's identity, which never changes: make them
+            # once (contexts are frozen), not on each of the Worker's and the host's questions.
+            workflow_context = self._workflow_context = (
+                temporalio.converter.WorkflowSerializationContext(
+                    namespace=info.namespace, workflow_id=info.workflow_id
+                )
+            )
         if command_info is None:
             return workflow_context
         kind, seq = command_info.command_type, command_info.command_seq
@@ -135,14 +143,16 @@ class TemporayWorkflowInstance(WorkflowInstance):
         info = self._ctx.info
         env = self._env
         # The run itself is the default target, activities included: they live and die with it.
-        current = StorageDriverStoreContext(
-            target=StorageDriverWorkflowInfo(
-                id=info.workflow_id,
-                run_id=info.run_id,
-                type=info.workflow_type,
-                namespace=info.namespace,
+        current = self._run_store_context
+        if current is None:
+            current = self._run_store_context = StorageDriverStoreContext(
+                target=StorageDriverWorkflowInfo(
+                    id=info.workflow_id,
+                    run_id=info.run_id,
+                    type=info.workflow_type,
+                    namespace=info.namespace,
+                )
             )
-        )
         if command_info is None:
             return current
         kind, seq = command_info.command_type, command_info.command_seq
