@@ -3,10 +3,11 @@
     python -m bench.bench_hop [--workload timers] [--workflows 40] [--gap-ms 10]
 
 1. Runs one of ``bench_hosting``'s workloads (``timers`` by default: four activations per run,
-   start and three timers) one workflow at a time through a ``RayWorkflowRunner`` with one shard and a ``HopExecutor``, and reports a run's first and
-   its later activations as the Worker sees them (from handing the activation to its executor
-   until the completion is ready), and the hop (the request sent until its answer is read),
-   beside the shard's own time per request from its stats.
+   start and three timers) one workflow at a time through a ``RayWorkflowRunner`` with one
+   shard and a ``HopExecutor``, and reports a run's first and its later activations as the
+   Worker sees them (from handing the activation to its executor until the completion is
+   ready), and the hop (the request sent until its answer is read), beside the shard's own time
+   per request from its stats.
 2. Replays the very requests recorded in step 1 into a ``ShardCore`` in this process (no Ray, no
    socket), back to back and then with ``--gap-ms`` of idle before each, as at low load where
    the shard waits for the server between activations: the difference is what running the same

@@ -5,8 +5,9 @@ To turn a JSON value into a dataclass (or a ``TypedDict``), the SDK's ``value_to
 class for every value it converts, which evaluates each string annotation again (every module
 with ``from __future__ import annotations``). Measured here: 55 µs for a two-field dataclass on a
 warm process, ~190 µs on a shard that has been idle between activations, where it is the largest
-single step of decoding a workflow's dataclass argument. A class's resolved hints do not change
-after its annotations have been evaluated once, so a process may remember them per class.
+single step of decoding a workflow's dataclass argument. A class's resolved hints change only if
+its annotations are rewritten after the fact, which payload classes do not do, so a process may
+remember them per class (the README lists the exception).
 
 ``install`` does so for the SDK converter's module only, and only in processes temporay owns
 (the shards): the Worker's process is the user's, and we leave its SDK as it is. Calls with
