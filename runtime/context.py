@@ -108,6 +108,7 @@ class WorkflowContext(temporalio.workflow._Runtime):
         "payload_converter",
         "queries",
         "random",
+        "run_serialization_context",
         "seed_callbacks",
         "signals",
         "target_version_changed",
@@ -125,11 +126,13 @@ class WorkflowContext(temporalio.workflow._Runtime):
         self.info = det.info
         self.context_free_payload_converter = det.payload_converter_factory()
         self.context_free_failure_converter = det.failure_converter_class()
-        workflow_context = temporalio.converter.WorkflowSerializationContext(
+        # The run's own context depends only on its identity, which never changes: made once,
+        # it also answers the Worker's and the host's context questions (contexts are frozen).
+        self.run_serialization_context = temporalio.converter.WorkflowSerializationContext(
             namespace=det.info.namespace, workflow_id=det.info.workflow_id
         )
-        self.payload_converter = self.payload_converter_with_context(workflow_context)
-        self.failure_converter = self.failure_converter_with_context(workflow_context)
+        self.payload_converter = self.payload_converter_with_context(self.run_serialization_context)
+        self.failure_converter = self.failure_converter_with_context(self.run_serialization_context)
         self.extern_functions = det.extern_functions
         self.disable_eager_activity_execution = det.disable_eager_activity_execution
         self.worker_level_failure_exception_types = det.worker_level_failure_exception_types

@@ -59,7 +59,7 @@ class TemporayWorkflowRunner(WorkflowRunner):
 class TemporayWorkflowInstance(WorkflowInstance):
     """One workflow run on temporay's engine."""
 
-    __slots__ = ("_activator", "_ctx", "_env", "_run_store_context", "_workflow_context")
+    __slots__ = ("_activator", "_ctx", "_env", "_run_store_context")
 
     def __init__(self, det: WorkflowInstanceDetails) -> None:
         info = det.info
@@ -70,8 +70,16 @@ class TemporayWorkflowInstance(WorkflowInstance):
         )
         self._ctx = WorkflowContext(self._env, det)
         self._activator = Activator(self._ctx)
-        self._workflow_context: temporalio.converter.WorkflowSerializationContext | None = None
-        self._run_store_context: StorageDriverStoreContext | None = None
+        # The run itself is the default store target, activities included: they live and die
+        # with it. Frozen and fixed by the run's identity, so made once.
+        self._run_store_context = StorageDriverStoreContext(
+            target=StorageDriverWorkflowInfo(
+                id=info.workflow_id,
+                run_id=info.run_id,
+                type=info.workflow_type,
+                namespace=info.namespace,
+            )
+        )
 
     def activate(self, act: wfact.WorkflowActivation) -> wfcomp.WorkflowActivationCompletion:
         return self._activator.activate(act)
@@ -93,15 +101,7 @@ class TemporayWorkflowInstance(WorkflowInstance):
     ) -> temporalio.converter.SerializationContext | None:
         info = self._ctx.info
         env = self._env
-        workflow_context = self._workflow_context
-        if workflow_context is None:
-            # The defaults depend only on the run's identity, which never changes: make them
-            # once (contexts are frozen), not on each of the Worker's and the host's questions.
-            workflow_context = self._workflow_context = (
-                temporalio.converter.WorkflowSerializationContext(
-                    namespace=info.namespace, workflow_id=info.workflow_id
-                )
-            )
+        workflow_context = self._ctx.run_serialization_context
         if command_info is None:
             return workflow_context
         kind, seq = command_info.command_type, command_info.command_seq
@@ -142,17 +142,7 @@ class TemporayWorkflowInstance(WorkflowInstance):
     ) -> StorageDriverStoreContext:
         info = self._ctx.info
         env = self._env
-        # The run itself is the default target, activities included: they live and die with it.
         current = self._run_store_context
-        if current is None:
-            current = self._run_store_context = StorageDriverStoreContext(
-                target=StorageDriverWorkflowInfo(
-                    id=info.workflow_id,
-                    run_id=info.run_id,
-                    type=info.workflow_type,
-                    namespace=info.namespace,
-                )
-            )
         if command_info is None:
             return current
         kind, seq = command_info.command_type, command_info.command_seq
