@@ -35,12 +35,11 @@ from temporay.runtime.failures import deadlock_error, failed_completion
 from temporay.runtime.hosted_run import (
     HostedResult,
     HostedRun,
-    ReadyConverters,
+    ReadyRun,
     RunTemplate,
     running_loop_for_creation,
     takes_ready_converters,
 )
-from temporay.runtime.isolation_runner import IsolatedWorkflowRunner
 from temporay.runtime.run_info import details_from_activation
 
 from .code import WorkflowCodeError, ensure_main_loaded
@@ -51,11 +50,11 @@ from .wire import RunKey, delta_to_proto, metric_op_to_proto
 logger = logging.getLogger(__name__)
 
 READY_COPIES_PER_CLASS = 2
-"""Isolated module copies, and converters, a shard keeps made ahead for each template it recently
-created runs of (see ``IsolatedWorkflowRunner.make_ready`` and ``ReadyConverters``)."""
+"""Runs a shard keeps made ahead (``ReadyRun``: all but the run's details) for each template it
+recently created runs of."""
 
 READY_CLASSES = 16
-"""How many recently used templates (workflow classes of a Worker) a shard keeps copies ready
+"""How many recently used templates (workflow classes of a Worker) a shard keeps runs ready
 for."""
 
 STRAGGLER_WINDOW_S = 0.02
@@ -141,7 +140,7 @@ class ShardCore:
         # Templates (with their definition) whose next runs get what does not depend on the run
         # made ahead, by template ID; most recently used last.
         self._ready_for: dict[str, tuple[RunTemplate, temporalio.workflow._Definition]] = {}
-        self._ready_converters: dict[str, list[ReadyConverters]] = {}
+        self._ready_runs: dict[str, list[ReadyRun]] = {}
         self._converters_ahead = takes_ready_converters(self._engine)
         self._making_ready = threading.Lock()
         self._counters = _Counters()
@@ -191,9 +190,10 @@ class ShardCore:
         The transport calls this after each batch's answer. It disposes the runs that batches
         carried (unwinding a finished run takes as long as an activation, and done beside a
         batch's own items it held the GIL against them: a new run's first activation usually
-        carries its predecessor's disposal), then makes what the next runs of recently used
-        templates need and do not depend on the run (``ready_copies`` each of module copies and
-        of converters), which takes those steps out of a new run's first activation."""
+        carries its predecessor's disposal), then makes the next runs of recently used templates
+        as far as they do not depend on the run (``ready_copies`` ``ReadyRun`` each: module
+        copies, converters, the engine's instance), which takes that out of a new run's first
+        activation."""
         with self._lock:
             keys, self._disposals = self._disposals, []
             wanted = list(self._ready_for.items())
@@ -217,15 +217,11 @@ class ShardCore:
     def _make_ready(
         self, template_id: str, template: RunTemplate, defn: temporalio.workflow._Definition
     ) -> None:
-        engine = self._engine
-        if isinstance(engine, IsolatedWorkflowRunner):
-            engine.make_ready(
-                defn, template.worker_level_failure_exception_types, self._ready_copies
+        ready = self._ready_runs.setdefault(template_id, [])
+        while len(ready) < self._ready_copies:
+            ready.append(
+                ReadyRun(self._engine, template, defn, converters_ahead=self._converters_ahead)
             )
-        if self._converters_ahead:
-            ready = self._ready_converters.setdefault(template_id, [])
-            while len(ready) < self._ready_copies:
-                ready.append(ReadyConverters.make(template))
 
     def after_answer_later(self) -> None:
         """``after_answer`` on the shard's pool (for callers that cannot act after answering)."""
@@ -444,8 +440,11 @@ class ShardCore:
             with running_loop_for_creation():
                 self._engine.prepare_workflow(defn)
             self._prepared.add(defn.cls)
-        converters = self._take_converters(spec.template_id)
-        run = HostedRun(self._engine, template, details, defn, converters)
+        ready = self._take_ready(spec.template_id)
+        if ready is not None:
+            run = ready.bind(details)
+        else:
+            run = HostedRun.create(self._engine, template, details, defn)
         with self._lock:
             self._runs[key] = run
             self._counters.runs_created += 1
@@ -454,11 +453,11 @@ class ShardCore:
             while len(self._ready_for) > READY_CLASSES:
                 forgotten = next(iter(self._ready_for))
                 del self._ready_for[forgotten]
-                self._ready_converters.pop(forgotten, None)
+                self._ready_runs.pop(forgotten, None)
         return run
 
-    def _take_converters(self, template_id: str) -> ReadyConverters | None:
-        ready = self._ready_converters.get(template_id)
+    def _take_ready(self, template_id: str) -> ReadyRun | None:
+        ready = self._ready_runs.get(template_id)
         try:
             return ready.pop() if ready else None  # atomic: another thread may take it first
         except IndexError:

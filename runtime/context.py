@@ -16,12 +16,12 @@ import contextvars
 import inspect
 import json
 import logging
-import random
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from random import Random
 from typing import Any, NoReturn, cast
 
 import nexusrpc
@@ -58,6 +58,7 @@ from .environment import RunEnvironment, TimerOptions, timer_options
 from .handles import ExternalWorkflowHandle
 from .interceptors import build_interceptor_chain
 from .metrics import ReplaySafeMetricMeter
+from .run_info import RunDetails
 
 logger = logging.getLogger("temporay.runtime")
 
@@ -76,6 +77,7 @@ class WorkflowContext(temporalio.workflow._Runtime):
 
     # Slots: a cached run's state is mostly these fields, and a worker caches many runs.
     __slots__ = (
+        "_random",
         "buffered_signals",
         "context_free_failure_converter",
         "context_free_payload_converter",
@@ -97,6 +99,7 @@ class WorkflowContext(temporalio.workflow._Runtime):
         "in_progress_updates",
         "inbound",
         "info",
+        "interceptor_classes",
         "last_completion_result",
         "last_failure",
         "metric_meter",
@@ -107,7 +110,6 @@ class WorkflowContext(temporalio.workflow._Runtime):
         "patches_notified",
         "payload_converter",
         "queries",
-        "random",
         "run_serialization_context",
         "seed_callbacks",
         "signals",
@@ -120,26 +122,20 @@ class WorkflowContext(temporalio.workflow._Runtime):
     )
 
     def __init__(self, env: RunEnvironment, det: WorkflowInstanceDetails) -> None:
+        """Everything of a run but which run it is (``bind``): ``det``'s run fields (``info``,
+        ``randomness_seed``, ``last_completion_result``, ``last_failure``) are not read, so a
+        host can make this before the run arrives."""
         super().__init__()
         self.env = env
         self.defn = det.defn
-        self.info = det.info
         self.context_free_payload_converter = det.payload_converter_factory()
         self.context_free_failure_converter = det.failure_converter_class()
-        # The run's own context depends only on its identity, which never changes: made once,
-        # it also answers the Worker's and the host's context questions (contexts are frozen).
-        self.run_serialization_context = temporalio.converter.WorkflowSerializationContext(
-            namespace=det.info.namespace, workflow_id=det.info.workflow_id
-        )
-        self.payload_converter = self.payload_converter_with_context(self.run_serialization_context)
-        self.failure_converter = self.failure_converter_with_context(self.run_serialization_context)
         self.extern_functions = det.extern_functions
         self.disable_eager_activity_execution = det.disable_eager_activity_execution
         self.worker_level_failure_exception_types = det.worker_level_failure_exception_types
         self.patch_activation_callback = det.patch_activation_callback
         self.default_flags = det.default_workflow_logic_flags
-        self.last_completion_result = det.last_completion_result
-        self.last_failure = det.last_failure
+        self.interceptor_classes = det.interceptor_classes
 
         self.workflow_input: ExecuteWorkflowInput | None = None
         self.object: Any = None
@@ -151,8 +147,6 @@ class WorkflowContext(temporalio.workflow._Runtime):
         self.continue_as_new_suggested = False
         self.target_version_changed = False
         self.untyped_memo: MutableMapping[str, Any] | None = None
-        self.random = random.Random(det.randomness_seed)
-        self.current_seed = det.randomness_seed
         self.seed_callbacks: list[Callable[[int], None]] = []
         self.patches_notified: set[str] = set()
         self.patches_memoized: dict[str, bool] = {}
@@ -172,16 +166,46 @@ class WorkflowContext(temporalio.workflow._Runtime):
         self.handled_signals_seq = 0
         self.in_progress_signals: dict[int, HandlerExecution] = {}
         self.in_progress_updates: dict[str, HandlerExecution] = {}
-
-        # Interceptors may call workflow.info() in init(): make our loop, carrying this run,
-        # the thread's running loop meanwhile (the SDK borrows the caller's running loop).
         temporalio.workflow._Runtime.set_on_loop(env, self)
         self.inbound: WorkflowInboundInterceptor
         self.outbound: WorkflowOutboundInterceptor
+        if not self.interceptor_classes:
+            # Only our own roots, which ask nothing of the run: made now, not on its arrival.
+            self._build_interceptors()
+
+    def bind(self, run: RunDetails) -> None:
+        """Make this ``run``'s context: what its first activation says, and the interceptors
+        (whose ``init`` may ask for ``workflow.info()``)."""
+        info = self.info = run.info
+        # The run's own context depends only on its identity, which never changes: made once,
+        # it also answers the Worker's and the host's context questions (contexts are frozen).
+        self.run_serialization_context = temporalio.converter.WorkflowSerializationContext(
+            namespace=info.namespace, workflow_id=info.workflow_id
+        )
+        self.payload_converter = self.payload_converter_with_context(self.run_serialization_context)
+        self.failure_converter = self.failure_converter_with_context(self.run_serialization_context)
+        self.last_completion_result = run.last_completion_result
+        self.last_failure = run.last_failure
+        self._random: Random | None = None  # made on first use (most runs never ask)
+        self.current_seed = run.randomness_seed
+        if self.interceptor_classes:
+            self._build_interceptors()
+
+    @property
+    def random(self) -> Random:
+        """The run's ``workflow.random()``, seeded with its current seed."""
+        rng = self._random
+        if rng is None:
+            rng = self._random = Random(self.current_seed)
+        return rng
+
+    def _build_interceptors(self) -> None:
+        # Interceptors may call workflow.info() in init(): make our loop, carrying this run,
+        # the thread's running loop meanwhile (the SDK borrows the caller's running loop).
         previous = asyncio._get_running_loop()
-        asyncio._set_running_loop(env)
+        asyncio._set_running_loop(self.env)
         try:
-            self.inbound, self.outbound = build_interceptor_chain(self, det.interceptor_classes)
+            self.inbound, self.outbound = build_interceptor_chain(self, self.interceptor_classes)
         finally:
             asyncio._set_running_loop(previous)
 
@@ -439,7 +463,7 @@ class WorkflowContext(temporalio.workflow._Runtime):
 
     # --- randomness -------------------------------------------------------------------------
 
-    def workflow_random(self) -> random.Random:
+    def workflow_random(self) -> Random:
         self.env.assert_not_read_only("random")
         return self.random
 
@@ -452,7 +476,7 @@ class WorkflowContext(temporalio.workflow._Runtime):
 
     def reseed(self, seed: int) -> None:
         """An UpdateRandomSeed job (after a reset): new stream, callbacks told, errors ignored."""
-        self.random.seed(seed)
+        self._random = None  # the next use starts the new seed's stream
         self.current_seed = seed
         for callback in self.seed_callbacks:
             try:

@@ -60,7 +60,8 @@ class CommandContexts:
 
 @dataclass(frozen=True)
 class ContextDelta:
-    """The contexts an activation changed: defaults (first activation only) and per-command ones."""
+    """What an activation changed in the mirror: the defaults (``None``: as they were) and
+    per-command entries (both contexts ``None``: the command is back to the defaults)."""
 
     default_serialization: temporalio.converter.SerializationContext | None
     default_store: StorageDriverStoreContext | None
@@ -86,53 +87,89 @@ def touched_commands(
     return keys
 
 
-def capture_delta(
-    instance: WorkflowInstance, keys: Iterable[CommandKey], *, include_defaults: bool
-) -> ContextDelta:
-    """Ask the live instance for the contexts of ``keys`` (and the defaults on the first call)."""
-    default_ser = instance.get_serialization_context(None)
-    default_store = instance.get_external_store_context(None)
-    commands: list[CommandContexts] = []
-    seen: set[CommandKey] = set()
-    for key in keys:
-        if key in seen:
-            continue
-        seen.add(key)
-        info = CommandInfo(command_type=key[0], command_seq=key[1])  # type: ignore[arg-type]
-        ser = instance.get_serialization_context(info)
-        store = instance.get_external_store_context(info)
-        commands.append(
-            CommandContexts(
-                key=key,
-                serialization=None if ser == default_ser else ser,
-                store=None if store == default_store else store,
-            )
-        )
-    return ContextDelta(
-        default_serialization=default_ser if include_defaults else None,
-        default_store=default_store if include_defaults else None,
-        commands=tuple(commands),
-    )
+def default_contexts(
+    info: temporalio.workflow.Info,
+) -> tuple[temporalio.converter.WorkflowSerializationContext, StorageDriverStoreContext]:
+    """What the SDK's instance answers for a run when no command is named.
 
-
-class ContextMirror:
-    """The Worker-side copy of a remote run's contexts; answers without leaving the event loop."""
-
-    def __init__(self, info: temporalio.workflow.Info) -> None:
-        # Until the first completion arrives we answer what the SDK's instance answers by default.
-        self._default_ser: temporalio.converter.SerializationContext | None = (
-            temporalio.converter.WorkflowSerializationContext(
-                namespace=info.namespace, workflow_id=info.workflow_id
-            )
-        )
-        self._default_store = StorageDriverStoreContext(
+    Both sides start from it: the Worker's mirror answers it before the first completion
+    arrives, and the host sends the defaults only if the run's instance answers otherwise."""
+    return (
+        temporalio.converter.WorkflowSerializationContext(
+            namespace=info.namespace, workflow_id=info.workflow_id
+        ),
+        StorageDriverStoreContext(
             target=StorageDriverWorkflowInfo(
                 id=info.workflow_id,
                 run_id=info.run_id,
                 type=info.workflow_type,
                 namespace=info.namespace,
             )
+        ),
+    )
+
+
+def _same(a: object, b: object) -> bool:
+    return a is b or a == b
+
+
+class ContextTracker:
+    """What the Worker's mirror of one run already holds, kept where the run lives.
+
+    Each completion then carries only what the mirror does not know yet: the defaults when they
+    differ from what it holds (for the SDK's engines and ours, never: both sides predict them
+    alike), and a command's entry when its contexts differ from the defaults or used to. A new
+    run's first completion is usually empty, which spares encoding and decoding it on two cold
+    processes."""
+
+    __slots__ = ("_overridden", "_ser", "_store")
+
+    def __init__(self, info: temporalio.workflow.Info) -> None:
+        self._ser: temporalio.converter.SerializationContext | None
+        self._ser, self._store = default_contexts(info)
+        self._overridden: set[CommandKey] = set()
+
+    def capture(self, instance: WorkflowInstance, keys: Iterable[CommandKey]) -> ContextDelta:
+        """Ask the live instance for the defaults and the contexts of ``keys``."""
+        default_ser = instance.get_serialization_context(None)
+        default_store = instance.get_external_store_context(None)
+        send_ser = send_store = None
+        # A default of None cannot be told from "unchanged" on the wire: the mirror keeps its own.
+        if default_ser is not None and not _same(default_ser, self._ser):
+            send_ser = self._ser = default_ser
+        if not _same(default_store, self._store):
+            send_store = self._store = default_store
+        commands: list[CommandContexts] = []
+        seen: set[CommandKey] = set()
+        for key in keys:
+            if key in seen:
+                continue
+            seen.add(key)
+            info = CommandInfo(command_type=key[0], command_seq=key[1])  # type: ignore[arg-type]
+            ser = instance.get_serialization_context(info)
+            store = instance.get_external_store_context(info)
+            own_ser = None if _same(ser, default_ser) else ser
+            own_store = None if _same(store, default_store) else store
+            if own_ser is None and own_store is None:
+                if key not in self._overridden:
+                    continue  # the mirror answers the defaults for it already
+                self._overridden.discard(key)
+            else:
+                self._overridden.add(key)
+            commands.append(CommandContexts(key=key, serialization=own_ser, store=own_store))
+        return ContextDelta(
+            default_serialization=send_ser, default_store=send_store, commands=tuple(commands)
         )
+
+
+class ContextMirror:
+    """The Worker-side copy of a remote run's contexts; answers without leaving the event loop."""
+
+    def __init__(self, info: temporalio.workflow.Info) -> None:
+        # What the SDK's instance answers by default; the host sends the defaults only if its
+        # run answers otherwise (ContextTracker).
+        self._default_ser: temporalio.converter.SerializationContext | None
+        self._default_ser, self._default_store = default_contexts(info)
         self._ser: dict[CommandKey, temporalio.converter.SerializationContext] = {}
         self._store: dict[CommandKey, StorageDriverStoreContext] = {}
 

@@ -32,6 +32,7 @@ from .activator import Activator
 from .context import WorkflowContext
 from .environment import RunEnvironment
 from .handles import activity_serialization_context
+from .run_info import RunDetails
 
 
 class TemporayWorkflowRunner(WorkflowRunner):
@@ -45,6 +46,11 @@ class TemporayWorkflowRunner(WorkflowRunner):
         """Nothing to prepare: definitions are read per run."""
 
     def create_instance(self, det: WorkflowInstanceDetails) -> WorkflowInstance:
+        return self.prepare_instance(det).bind(RunDetails.of(det))
+
+    def prepare_instance(self, det: WorkflowInstanceDetails) -> TemporayWorkflowInstance:
+        """An instance not bound to a run yet (``runtime/prepared.py``); ``create_instance``
+        makes every instance this way, so a prepared one is made exactly as any other."""
         return TemporayWorkflowInstance(det)
 
     def set_worker_level_failure_exception_types(
@@ -62,14 +68,18 @@ class TemporayWorkflowInstance(WorkflowInstance):
     __slots__ = ("_activator", "_ctx", "_env", "_run_store_context")
 
     def __init__(self, det: WorkflowInstanceDetails) -> None:
-        info = det.info
-        self._env = RunEnvironment(  # type: ignore[abstract]
-            task_name_suffix=(
-                f" (workflow: {info.workflow_type}, id: {info.workflow_id}, run: {info.run_id})"
-            )
-        )
+        """Not bound to a run yet: ``det``'s run fields are not read (``bind``)."""
+        self._env = RunEnvironment(task_name_suffix="")  # type: ignore[abstract]
         self._ctx = WorkflowContext(self._env, det)
         self._activator = Activator(self._ctx)
+
+    def bind(self, run: RunDetails) -> TemporayWorkflowInstance:
+        """Make this instance ``run``'s (once, before its first activation)."""
+        info = run.info
+        self._env.task_name_suffix = (
+            f" (workflow: {info.workflow_type}, id: {info.workflow_id}, run: {info.run_id})"
+        )
+        self._ctx.bind(run)
         # The run itself is the default store target, activities included: they live and die
         # with it. Frozen and fixed by the run's identity, so made once.
         self._run_store_context = StorageDriverStoreContext(
@@ -80,6 +90,7 @@ class TemporayWorkflowInstance(WorkflowInstance):
                 namespace=info.namespace,
             )
         )
+        return self
 
     def activate(self, act: wfact.WorkflowActivation) -> wfcomp.WorkflowActivationCompletion:
         return self._activator.activate(act)

@@ -13,8 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -25,15 +24,14 @@ import temporalio.workflow
 from temporalio.worker import (
     PatchActivationInput,
     WorkflowInstance,
-    WorkflowInstanceDetails,
     WorkflowRunner,
 )
 from temporalio.worker._workflow_instance import _WorkflowLogicFlag
 
-from .contexts import ContextDelta, capture_delta, touched_commands
+from .contexts import ContextDelta, ContextTracker, touched_commands
 from .externs import LocalActivityCatalog, MetricOp, MetricRecorder, hosted_extern_functions
 from .failures import failed_completion
-from .frozen import construct
+from .prepared import prepare_instance, shared_details
 from .run_info import RunDetails
 
 logger = logging.getLogger(__name__)
@@ -105,21 +103,23 @@ class HostedResult:
 _placeholder_loops = threading.local()
 
 
-@contextmanager
-def running_loop_for_creation() -> Iterator[None]:
+class running_loop_for_creation:
     """Engines are created "inside a running loop" (the SDK's instance registers itself on it
     while its interceptors initialise). Hosts create them on plain threads, so give the thread a
-    never-run placeholder loop for the duration, restoring whatever was there before."""
-    loop = getattr(_placeholder_loops, "loop", None)
-    if loop is None:
-        loop = asyncio.new_event_loop()
-        _placeholder_loops.loop = loop
-    previous = asyncio._get_running_loop()
-    asyncio._set_running_loop(loop)
-    try:
-        yield
-    finally:
-        asyncio._set_running_loop(previous)
+    never-run placeholder loop for the duration, restoring whatever was there before. (A class,
+    not a generator: it is on the path of a new run's first activation.)"""
+
+    __slots__ = ("_previous",)
+
+    def __enter__(self) -> None:
+        loop = getattr(_placeholder_loops, "loop", None)
+        if loop is None:
+            loop = _placeholder_loops.loop = asyncio.new_event_loop()
+        self._previous = asyncio._get_running_loop()
+        asyncio._set_running_loop(loop)
+
+    def __exit__(self, *_: object) -> None:
+        asyncio._set_running_loop(self._previous)
 
 
 def _returning(value: T) -> Callable[[], T]:
@@ -129,61 +129,88 @@ def _returning(value: T) -> Callable[[], T]:
     return made_ahead
 
 
-class HostedRun:
-    """Owns one run's engine instance and answers activations for it."""
+class ReadyRun:
+    """A hosted run made before it is known: everything but what its first activation says.
+
+    A host that waits for work makes the next runs of recently used templates this way
+    (``actors/shard.py``), which takes the making of the instance (module copies, converters,
+    handler tables, environment) out of a new run's first activation; ``bind`` then adds the
+    run's details. Each is bound once. ``converters_ahead``: also call the template's converter
+    factories now (only for engines that call them once, at creation: ``takes_ready_converters``).
+    """
+
+    __slots__ = ("_prepared", "_recorder", "_template")
 
     def __init__(
         self,
         runner: WorkflowRunner,
         template: RunTemplate,
-        details: RunDetails,
         defn: temporalio.workflow._Definition,
-        converters: ReadyConverters | None = None,
+        *,
+        converters_ahead: bool = False,
     ) -> None:
+        self._template = template
         self._recorder = MetricRecorder()
         payload_converter_factory = template.payload_converter_factory
         failure_converter_class = template.failure_converter_class
-        if converters is not None:
-            # Only for engines that call these once, at creation (takes_ready_converters).
+        if converters_ahead:
+            converters = ReadyConverters.make(template)
             payload_converter_factory = _returning(converters.payload)
             failure_converter_class = _returning(converters.failure)  # type: ignore[assignment]
-        det = construct(
-            WorkflowInstanceDetails,
-            dict(
-                payload_converter_factory=payload_converter_factory,
-                failure_converter_class=failure_converter_class,
-                interceptor_classes=template.interceptor_classes,
-                defn=defn,
-                info=details.info,
-                randomness_seed=details.randomness_seed,
-                extern_functions=hosted_extern_functions(
-                    template.extern_names, self._recorder, template.local_activities
-                ),
-                disable_eager_activity_execution=template.disable_eager_activity_execution,
-                worker_level_failure_exception_types=template.worker_level_failure_exception_types,
-                patch_activation_callback=template.patch_activation_callback,
-                last_completion_result=details.last_completion_result,
-                last_failure=details.last_failure,
-                default_workflow_logic_flags=template.default_workflow_logic_flags,
+        det = shared_details(
+            payload_converter_factory=payload_converter_factory,
+            failure_converter_class=failure_converter_class,
+            interceptor_classes=template.interceptor_classes,
+            defn=defn,
+            extern_functions=hosted_extern_functions(
+                template.extern_names, self._recorder, template.local_activities
             ),
+            disable_eager_activity_execution=template.disable_eager_activity_execution,
+            worker_level_failure_exception_types=template.worker_level_failure_exception_types,
+            patch_activation_callback=template.patch_activation_callback,
+            default_workflow_logic_flags=template.default_workflow_logic_flags,
         )
-        self.info = details.info
-        self._template = template
         with running_loop_for_creation():
-            self.instance: WorkflowInstance = runner.create_instance(det)
-        self._sent_defaults = False
+            self._prepared = prepare_instance(runner, det)
+
+    def bind(self, details: RunDetails) -> HostedRun:
+        with running_loop_for_creation():
+            instance = self._prepared.bind(details)
+        return HostedRun(instance, details.info, self._recorder, self._template)
+
+
+class HostedRun:
+    """Owns one run's engine instance and answers activations for it."""
+
+    def __init__(
+        self,
+        instance: WorkflowInstance,
+        info: temporalio.workflow.Info,
+        recorder: MetricRecorder,
+        template: RunTemplate,
+    ) -> None:
+        self.instance = instance
+        self.info = info
+        self._recorder = recorder
+        self._template = template
+        self._contexts = ContextTracker(info)
         self.activations = 0
+
+    @staticmethod
+    def create(
+        runner: WorkflowRunner,
+        template: RunTemplate,
+        details: RunDetails,
+        defn: temporalio.workflow._Definition,
+    ) -> HostedRun:
+        """A run made at once (when none was made ready for it)."""
+        return ReadyRun(runner, template, defn).bind(details)
 
     def activate(self, activation: wfact.WorkflowActivation) -> HostedResult:
         completion = self.instance.activate(activation)
         # sdk-core leaves run_id to the Worker; set it so the completion stands on its own.
         completion.run_id = activation.run_id
-        delta = capture_delta(
-            self.instance,
-            touched_commands(activation, completion),
-            include_defaults=not self._sent_defaults,
-        )
-        self._sent_defaults = True
+        delta = self._contexts.capture(self.instance, touched_commands(activation, completion))
         self.activations += 1
         return HostedResult(completion, delta, self._recorder.drain())
 

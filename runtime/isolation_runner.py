@@ -21,15 +21,14 @@ from temporalio.worker import WorkflowInstance, WorkflowInstanceDetails, Workflo
 from temporalio.worker._command_aware_visitor import CommandInfo
 
 from . import frozen
-from .isolation_clone import Instantiation
 from .isolation_io import install_restrictions
 from .isolation_options import IsolationOptions
 from .isolation_plan import ModulePlan
+from .prepared import PreparedInstance, prepare_instance
+from .run_info import RunDetails
 from .shims_state import CURRENT_RUN, RunState
 
 __all__ = ["IsolatedInstance", "IsolatedWorkflowRunner"]
-
-_ReadyKey = tuple[type, tuple[type[BaseException], ...]]
 
 
 class IsolatedWorkflowRunner(WorkflowRunner):
@@ -70,9 +69,6 @@ class IsolatedWorkflowRunner(WorkflowRunner):
         self.options = options or IsolationOptions()
         self._plans: dict[type, ModulePlan] = {}
         self._plans_lock = threading.Lock()
-        # Run copies made ahead of their runs (see ``make_ready``), per class and failure types.
-        self._ready: dict[_ReadyKey, list[tuple[RunState, Instantiation]]] = {}
-        self._making_ready = threading.Lock()
         if self.options.restrict_io:
             install_restrictions()
 
@@ -85,47 +81,6 @@ class IsolatedWorkflowRunner(WorkflowRunner):
                 if plan is None:
                     plan = self._plans[cls] = ModulePlan(cls, self.options, shims=self.shims)
         return plan
-
-    def make_ready(
-        self,
-        defn: temporalio.workflow._Definition,
-        failure_types: Sequence[type[BaseException]],
-        count: int,
-    ) -> int:
-        """Make copies of ``defn``'s modules ahead of the runs that will use them, until
-        ``count`` are ready; returns how many were made.
-
-        A copy needs nothing of its run (the seed and run ID are bound when the run takes it), so
-        a host that waits for work (a shard, between activations) makes them then, and a new
-        run's creation skips its most expensive step."""
-        if not (self.isolation and defn.sandboxed):
-            return 0
-        if not self._making_ready.acquire(blocking=False):
-            return 0  # another thread is at it
-        try:
-            ready = self._ready.setdefault((defn.cls, tuple(failure_types)), [])
-            made = 0
-            while len(ready) < count:
-                state = self._new_state(0, "")
-                ready.append((state, self.plan(defn.cls).instantiate(state, failure_types)))
-                made += 1
-            return made
-        finally:
-            self._making_ready.release()
-
-    def _take_ready(
-        self, key: _ReadyKey, seed: int, run_id: str
-    ) -> tuple[RunState, Instantiation] | None:
-        ready = self._ready.get(key)
-        if not ready:
-            return None
-        try:
-            state, made = ready.pop()  # atomic: another thread may take the last one first
-        except IndexError:
-            return None
-        state.reseed(seed)
-        state.run_id = run_id
-        return state, made
 
     def _new_state(self, seed: int, run_id: str) -> RunState:
         return RunState(
@@ -147,32 +102,54 @@ class IsolatedWorkflowRunner(WorkflowRunner):
         self.engine.set_worker_level_failure_exception_types(types)
 
     def create_instance(self, det: WorkflowInstanceDetails) -> WorkflowInstance:
+        return self.prepare_instance(det).bind(RunDetails.of(det))
+
+    def prepare_instance(self, det: WorkflowInstanceDetails) -> PreparedInstance:
+        """The run's module copies and the engine's instance, before the run is known
+        (``runtime/prepared.py``); ``create_instance`` makes every instance this way."""
         if not det.defn.sandboxed:
             # @workflow.defn(sandboxed=False): the author asked for no sandbox at all.
-            return self.engine.create_instance(det)
+            return prepare_instance(self.engine, det)
         if self.isolation:
-            failure_types = det.worker_level_failure_exception_types
-            ready = self._take_ready(
-                (det.defn.cls, tuple(failure_types)), det.randomness_seed, det.info.run_id
+            # The module copies need nothing of the run: its seed and ID are bound by ``bind``.
+            state = self._new_state(0, "")
+            made = self.plan(det.defn.cls).instantiate(
+                state, det.worker_level_failure_exception_types
             )
-            if ready is not None:
-                state, made = ready
-            else:
-                state = self._new_state(det.randomness_seed, det.info.run_id)
-                made = self.plan(det.defn.cls).instantiate(state, failure_types)
             det = frozen.replace(
                 det,
                 defn=made.defn,
                 worker_level_failure_exception_types=made.failure_exception_types,
             )
         else:
-            state = self._new_state(det.randomness_seed, det.info.run_id)
+            state = self._new_state(0, "")
             module = sys.modules.get(det.defn.cls.__module__)
             if module is not None:
                 state.code_globals = frozenset({id(module.__dict__)})
         token = CURRENT_RUN.set(state)
         try:
-            instance = self.engine.create_instance(det)
+            inner = prepare_instance(self.engine, det)
+        finally:
+            CURRENT_RUN.reset(token)
+        return _PreparedIsolated(inner, state)
+
+
+class _PreparedIsolated:
+    """An engine's prepared instance and the run state (module copies) it was made in."""
+
+    __slots__ = ("_inner", "_state")
+
+    def __init__(self, inner: PreparedInstance, state: RunState) -> None:
+        self._inner = inner
+        self._state = state
+
+    def bind(self, run: RunDetails) -> WorkflowInstance:
+        state = self._state
+        state.reseed(run.randomness_seed)
+        state.run_id = run.info.run_id
+        token = CURRENT_RUN.set(state)
+        try:
+            instance = self._inner.bind(run)
         finally:
             CURRENT_RUN.reset(token)
         return IsolatedInstance(instance, state)

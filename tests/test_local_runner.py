@@ -23,6 +23,8 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from temporay.runtime.hosted_run import running_loop_for_creation
 from temporay.runtime.isolation_runner import IsolatedInstance
 from temporay.runtime.local_runner import LocalWorkflowRunner
+from temporay.runtime.prepared import PreparedInstance
+from temporay.runtime.run_info import RunDetails
 from tests.instance_details import instance_details
 from tests.isolation_workflows import globals_state, shims
 from tests.isolation_workflows.sdk_style import ChildGreeter, SandboxStyleWorkflow
@@ -59,16 +61,20 @@ async def _sandbox_style(client: Client, task_queue: str, runner: WorkflowRunner
 async def test_sdk_sandbox_workflows_work_unchanged(client: Client, task_queue: str) -> None:
     on_sdk = await _sandbox_style(client, task_queue + "-sdk", SandboxedWorkflowRunner())
     on_local = await _sandbox_style(client, task_queue, LocalWorkflowRunner())
-    assert on_local == on_sdk == {
-        "greeting": "Hello, temporay!",
-        "local": "Hi, temporay!",
-        "child": "TEMPORAY",
-        "ticks": [0, 1, 2],
-        "events": ["first", "done"],
-        "deterministic": [True, True, True],
-        "uuid": 36,
-        "patched": True,
-    }
+    assert (
+        on_local
+        == on_sdk
+        == {
+            "greeting": "Hello, temporay!",
+            "local": "Hi, temporay!",
+            "child": "TEMPORAY",
+            "ticks": [0, 1, 2],
+            "events": ["first", "done"],
+            "deterministic": [True, True, True],
+            "uuid": 36,
+            "patched": True,
+        }
+    )
 
 
 async def test_workflows_relying_on_shims_fail_on_the_sdk_sandbox(
@@ -101,13 +107,18 @@ def _activation(run_id: str, seconds: int, **job: Any) -> wfact.WorkflowActivati
     return act
 
 
-def _drive(runner: LocalWorkflowRunner, run_id: str) -> dict[str, Any]:
-    """Create the run on this thread (placeholder loop), activate it on two other threads;
-    returns the workflow's result."""
+def _drive(
+    runner: LocalWorkflowRunner, run_id: str, prepared: PreparedInstance | None = None
+) -> dict[str, Any]:
+    """Create the run (or bind ``prepared`` to it) on this thread (placeholder loop), activate
+    it on two other threads; returns the workflow's result."""
     det = _details(globals_state.GlobalsWorkflow, run_id)
     runner.prepare_workflow(det.defn)
     with running_loop_for_creation():
-        instance = runner.create_instance(det)
+        if prepared is None:
+            instance = runner.create_instance(det)
+        else:
+            instance = prepared.bind(RunDetails.of(det))
     converter = temporalio.converter.DataConverter.default.payload_converter
     init = wfact.InitializeWorkflow(
         workflow_type="GlobalsWorkflow", workflow_id=f"wf-{run_id}", randomness_seed=7
@@ -172,21 +183,19 @@ def test_repr_and_arguments() -> None:
     asyncio.get_event_loop_policy()  # no loop needed to build one
 
 
-def test_copies_made_ahead_serve_new_runs_with_their_own_state_and_seed() -> None:
+def test_instances_prepared_ahead_serve_new_runs_with_their_own_state_and_seed() -> None:
     runner = LocalWorkflowRunner()
-    defn = _details(globals_state.GlobalsWorkflow, "ahead").defn
-    runner.prepare_workflow(defn)
-    assert runner.make_ready(defn, [], 2) == 2
-    assert runner.make_ready(defn, [], 2) == 0  # already there
-    for run_id in ("ahead-a", "ahead-b"):
-        result = _drive(runner, run_id)
+    ahead = _details(globals_state.GlobalsWorkflow, "not-this-one")  # its run fields unread
+    runner.prepare_workflow(ahead.defn)
+    with running_loop_for_creation():
+        prepared = [runner.prepare_instance(ahead) for _ in range(2)]
+    for run_id, one in zip(("ahead-a", "ahead-b"), prepared, strict=True):
+        result = _drive(runner, run_id, one)
         assert result["first"]["counter"] == 1 and result["second"]["counter"] == 2
         assert result["second"]["seen"] == [run_id]
-    # Both runs took a copy made ahead: two are missing again.
-    assert runner.make_ready(defn, [], 2) == 2
     det = _details(globals_state.GlobalsWorkflow, "ahead-c")
     with running_loop_for_creation():
-        instance = runner.create_instance(det)
+        instance = runner.prepare_instance(ahead).bind(RunDetails.of(det))
     assert isinstance(instance, IsolatedInstance)
     assert (instance.state.seed, instance.state.run_id) == (7, "ahead-c")
-    assert runner.make_ready(defn, [], 2) == 1
+    assert instance.get_info() is det.info

@@ -10,7 +10,9 @@ the first activation; the rebuilt details must be equal, field by field.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import pickle
 import random
 import uuid
 from datetime import UTC, timedelta
@@ -18,13 +20,14 @@ from datetime import UTC, timedelta
 import pytest
 import temporalio.bridge.proto.workflow_activation as wfact
 import temporalio.common
+from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 from temporalio import workflow
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from temporay.runtime.run_info import details_from_activation, utc_datetime
+from temporay.runtime.run_info import details_from_activation, duration, utc_datetime
 from tests.conftest import TEST_SEARCH_ATTRIBUTES
 from tests.differential.harness import RecordingRunner
 
@@ -158,6 +161,21 @@ def test_timestamps_convert_as_protobuf_converts_them() -> None:
         assert converted == expected and converted.tzinfo is expected.tzinfo, (seconds, nanos)
 
 
+def test_durations_convert_as_protobuf_converts_them() -> None:
+    rng = random.Random(11)
+    spans = [(0, 0), (10, 0), (0, 999_999_999), (-1, -999_999_999), (0, -1), (0, -1_500)]
+    spans += [(315_576_000_000, 999_999_999), (-315_576_000_000, -999_999_999)]
+    spans += [
+        (s, n) for s, n in ((rng.randrange(10**9), rng.randrange(10**9)) for _ in range(10_000))
+    ]
+    spans += [
+        (-s, -n) for s, n in ((rng.randrange(10**9), rng.randrange(10**9)) for _ in range(10_000))
+    ]
+    for seconds, nanos in spans:
+        d = Duration(seconds=seconds, nanos=nanos)
+        assert duration(d) == d.ToTimedelta(), (seconds, nanos)
+
+
 def test_a_set_priority_converts_as_the_sdk_converts_it() -> None:
     act = wfact.WorkflowActivation(run_id="r1")
     act.timestamp.FromSeconds(1_700_000_000)
@@ -172,3 +190,58 @@ def test_a_set_priority_converts_as_the_sdk_converts_it() -> None:
     init.ClearField("priority")
     info = details_from_activation(act, namespace="default", task_queue="q").info
     assert info.priority == temporalio.common.Priority._from_proto(init.priority)
+
+
+def _rich_activation() -> wfact.WorkflowActivation:
+    act = wfact.WorkflowActivation(run_id="r1")
+    act.timestamp.FromSeconds(1_700_000_000)
+    init = act.jobs.add().initialize_workflow
+    init.workflow_type = "W"
+    init.workflow_id = "w1"
+    init.attempt = 3
+    init.parent_workflow_info.workflow_id = "p1"
+    init.parent_workflow_info.run_id = "pr1"
+    init.parent_workflow_info.namespace = "default"
+    init.memo.fields["m"].data = b'"memo"'
+    init.headers["h"].data = b'"header"'
+    init.workflow_run_timeout.FromSeconds(30)
+    init.start_time.FromSeconds(1_699_999_999)
+    init.retry_policy.maximum_attempts = 4
+    return act
+
+
+def test_hosted_info_makes_each_field_once_when_read() -> None:
+    info = details_from_activation(_rich_activation(), namespace="default", task_queue="q").info
+    assert isinstance(info, workflow.Info)
+    assert "parent" not in vars(info)
+    parent = info.parent
+    assert parent is not None and parent.workflow_id == "p1"
+    assert info.parent is parent
+    assert info.raw_memo is info.raw_memo and set(info.raw_memo) == {"m"}
+    with pytest.raises(AttributeError, match="no attribute 'not_a_field'"):
+        getattr(info, "not_a_field")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        info.attempt = 4  # type: ignore[misc]
+    # Upserts change the search attributes in place: the change stays.
+    info.search_attributes["k"] = ["v"]  # type: ignore[index]
+    assert info.search_attributes == {"k": ["v"]}
+
+
+def test_hosted_info_behaves_as_the_sdks_info() -> None:
+    hosted = details_from_activation(_rich_activation(), namespace="default", task_queue="q").info
+    whole = workflow.Info(
+        **{field.name: getattr(hosted, field.name) for field in dataclasses.fields(workflow.Info)}
+    )
+    fresh = details_from_activation(_rich_activation(), namespace="default", task_queue="q").info
+    assert fresh == whole and whole == fresh and fresh == hosted
+    assert fresh != dataclasses.replace(whole, attempt=9)
+    assert dataclasses.replace(whole, attempt=9) != fresh
+    assert dataclasses.asdict(fresh) == dataclasses.asdict(whole)
+    assert repr(fresh) == repr(whole)
+    for copied in (
+        pickle.loads(pickle.dumps(fresh)),
+        copy.copy(fresh),
+        copy.deepcopy(fresh),
+        dataclasses.replace(fresh),
+    ):
+        assert copied == whole, type(copied)

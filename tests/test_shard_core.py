@@ -82,8 +82,9 @@ def test_disposals_wait_for_the_answer_and_copies_are_made_after_it() -> None:
         core.after_answer()
         # but right after.
         assert core.run_keys() == [tuple(second)]
-        # And two module copies wait for the class's next runs.
-        assert engine.make_ready(DEFN, [], 2) == 0
+        # And two runs, made as far as they can be, wait for the class's next runs.
+        (ready,) = core._ready_runs.values()
+        assert len(ready) == 2
     finally:
         core.shutdown()
 
@@ -94,7 +95,7 @@ def test_no_copies_are_made_ahead_when_asked_for_none() -> None:
     try:
         _answered(core.run_batch(_first_batch(RunKey("r", "run-1", 1), _template())))
         core.after_answer()
-        assert engine.make_ready(DEFN, [], 2) == 2
+        assert core._ready_runs == {}
     finally:
         core.shutdown()
 
@@ -104,21 +105,22 @@ def _run_converter(core: ShardCore, key: RunKey) -> object:
     return instance.inner.context.context_free_payload_converter  # type: ignore[attr-defined]
 
 
-def test_each_new_run_gets_converters_of_its_own_made_ahead_of_it() -> None:
+def test_each_new_run_is_made_ahead_of_it_with_converters_of_its_own() -> None:
     core = ShardCore("test", EngineFactory(LocalWorkflowRunner()), threads=2)
     try:
         blob = _template()
         first, second, third = (RunKey("r", f"run-{i}", 1) for i in (1, 2, 3))
         _answered(core.run_batch(_first_batch(first, blob)))  # made at creation: none ready
         core.after_answer()
-        (template_id,) = core._ready_converters
-        ready = list(core._ready_converters[template_id])
+        (ready,) = core._ready_runs.values()
         assert len(ready) == 2
         _answered(core.run_batch(_first_batch(second, blob)))
         _answered(core.run_batch(_first_batch(third, blob)))
-        taken = [_run_converter(core, second), _run_converter(core, third)]
-        assert sorted(map(id, taken)) == sorted(id(r.payload) for r in ready)
-        assert _run_converter(core, first) not in taken
+        assert ready == []  # both taken
+        converters = [_run_converter(core, key) for key in (first, second, third)]
+        assert len(set(map(id, converters))) == 3
+        for key in (second, third):
+            assert core._runs[key].info.run_id == key.run_id
     finally:
         core.shutdown()
 
@@ -128,11 +130,13 @@ class _OpaqueRunner(WorkflowRunner):
 
     def __init__(self) -> None:
         self._inner = TemporayWorkflowRunner()
+        self.created: list[WorkflowInstanceDetails] = []
 
     def prepare_workflow(self, defn: temporalio.workflow._Definition) -> None:
         self._inner.prepare_workflow(defn)
 
     def create_instance(self, det: WorkflowInstanceDetails) -> WorkflowInstance:
+        self.created.append(det)
         return self._inner.create_instance(det)
 
     def set_worker_level_failure_exception_types(
@@ -142,10 +146,21 @@ class _OpaqueRunner(WorkflowRunner):
 
 
 def test_a_runner_of_unknown_ways_gets_no_converters_made_ahead() -> None:
-    core = ShardCore("test", EngineFactory(LocalWorkflowRunner(_OpaqueRunner())), threads=2)
+    opaque = _OpaqueRunner()
+    core = ShardCore("test", EngineFactory(LocalWorkflowRunner(opaque)), threads=2)
     try:
-        _answered(core.run_batch(_first_batch(RunKey("r", "run-1", 1), _template())))
+        blob = _template()
+        _answered(core.run_batch(_first_batch(RunKey("r", "run-1", 1), blob)))
         core.after_answer()
-        assert core._ready_converters == {}
+        (ready,) = core._ready_runs.values()
+        assert len(ready) == 2  # made ahead as far as such a runner allows: module copies
+        _answered(core.run_batch(_first_batch(RunKey("r", "run-2", 1), blob)))
+        assert len(ready) == 1
+        (template,) = core._templates.values()
+        # The runner got the Worker's own factories, at the run's creation.
+        assert [det.payload_converter_factory for det in opaque.created] == [
+            template.payload_converter_factory
+        ] * 2
+        assert [det.info.run_id for det in opaque.created] == ["run-1", "run-2"]
     finally:
         core.shutdown()
