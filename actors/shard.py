@@ -31,6 +31,7 @@ from temporalio.worker._workflow import _InterruptDeadlockError
 
 from temporay.proto import hosting as pb
 from temporay.runtime import type_hints
+from temporay.runtime.contexts import NO_CHANGE
 from temporay.runtime.failures import deadlock_error, failed_completion
 from temporay.runtime.hosted_run import (
     HostedResult,
@@ -499,7 +500,9 @@ class ShardCore:
         envelope = pb.CompletionEnvelope()
         key.to_proto(envelope.key)
         envelope.completion = result.completion.SerializeToString()
-        delta_to_proto(result.contexts, envelope.contexts)
+        if result.contexts is not NO_CHANGE:  # left absent otherwise: the Worker skips it
+            envelope.contexts.SetInParent()
+            delta_to_proto(result.contexts, envelope.contexts)
         for op in result.metric_ops:
             metric_op_to_proto(op, envelope.metric_ops.add())
         return envelope

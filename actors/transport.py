@@ -56,6 +56,10 @@ def send_frame(sock: socket.socket, kind: int, payload: bytes) -> None:
     sock.sendall(_HEADER.pack(kind, len(payload)) + payload)
 
 
+_FIRST_READ = 1 << 16
+"""Bytes asked of the first read of a frame: header and payload of a usual frame in one call."""
+
+
 def _recv_exactly(sock: socket.socket, n: int) -> bytes:
     chunks = []
     remaining = n
@@ -69,10 +73,25 @@ def _recv_exactly(sock: socket.socket, n: int) -> bytes:
 
 
 def recv_frame(sock: socket.socket) -> tuple[int, bytes]:
-    kind, length = _HEADER.unpack(_recv_exactly(sock, _HEADER.size))
+    """One frame. The first read takes what is there, up to 64 KiB: a peer sends its next
+    frame only once it has our answer to this one (request, reply, request...), so nothing
+    of another frame can be in the socket, and a usual frame comes whole in one call (on a
+    shard that has been idle each call costs, twice: the wait and the read)."""
+    data = sock.recv(_FIRST_READ)
+    if not data:
+        raise ConnectionError("connection closed")
+    if len(data) < _HEADER.size:
+        data += _recv_exactly(sock, _HEADER.size - len(data))
+    kind, length = _HEADER.unpack_from(data)
     if length > MAX_FRAME:
         raise ConnectionError(f"frame of {length} bytes refused")
-    return kind, _recv_exactly(sock, length) if length else b""
+    missing = _HEADER.size + length - len(data)
+    if missing < 0:
+        raise ConnectionError("the peer sent past the end of its frame")
+    payload = data[_HEADER.size :]
+    if missing:
+        payload += _recv_exactly(sock, missing)
+    return kind, payload
 
 
 # --- shard side ----------------------------------------------------------------------------------

@@ -233,7 +233,8 @@ class RemoteRun(WorkflowInstance):
                 self._host.placed(self)
         if result.run_lost:
             self.lost = "the shard dropped it"
-        self._mirror.apply(delta_from_proto(result.contexts))
+        if result.HasField("contexts"):  # absent: nothing the mirror holds changed
+            self._mirror.apply(delta_from_proto(result.contexts))
         if result.metric_ops and self._metrics is not None:
             self._metrics.apply([metric_op_from_proto(op) for op in result.metric_ops])
         return wfcomp.WorkflowActivationCompletion.FromString(result.completion)

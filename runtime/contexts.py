@@ -68,6 +68,10 @@ class ContextDelta:
     commands: tuple[CommandContexts, ...]
 
 
+NO_CHANGE = ContextDelta(default_serialization=None, default_store=None, commands=())
+"""The delta of an activation that changed nothing the mirror holds (the usual case)."""
+
+
 def touched_commands(
     activation: wfact.WorkflowActivation, completion: wfcomp.WorkflowActivationCompletion
 ) -> list[CommandKey]:
@@ -109,10 +113,6 @@ def default_contexts(
     )
 
 
-def _same(a: object, b: object) -> bool:
-    return a is b or a == b
-
-
 class ContextTracker:
     """What the Worker's mirror of one run already holds, kept where the run lives.
 
@@ -135,9 +135,9 @@ class ContextTracker:
         default_store = instance.get_external_store_context(None)
         send_ser = send_store = None
         # A default of None cannot be told from "unchanged" on the wire: the mirror keeps its own.
-        if default_ser is not None and not _same(default_ser, self._ser):
+        if default_ser is not self._ser and default_ser is not None and default_ser != self._ser:
             send_ser = self._ser = default_ser
-        if not _same(default_store, self._store):
+        if default_store is not self._store and default_store != self._store:
             send_store = self._store = default_store
         commands: list[CommandContexts] = []
         seen: set[CommandKey] = set()
@@ -148,8 +148,8 @@ class ContextTracker:
             info = CommandInfo(command_type=key[0], command_seq=key[1])  # type: ignore[arg-type]
             ser = instance.get_serialization_context(info)
             store = instance.get_external_store_context(info)
-            own_ser = None if _same(ser, default_ser) else ser
-            own_store = None if _same(store, default_store) else store
+            own_ser = None if ser is default_ser or ser == default_ser else ser
+            own_store = None if store is default_store or store == default_store else store
             if own_ser is None and own_store is None:
                 if key not in self._overridden:
                     continue  # the mirror answers the defaults for it already
@@ -157,6 +157,8 @@ class ContextTracker:
             else:
                 self._overridden.add(key)
             commands.append(CommandContexts(key=key, serialization=own_ser, store=own_store))
+        if not commands and send_ser is None and send_store is None:
+            return NO_CHANGE
         return ContextDelta(
             default_serialization=send_ser, default_store=send_store, commands=tuple(commands)
         )

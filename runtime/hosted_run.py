@@ -31,6 +31,7 @@ from temporalio.worker._workflow_instance import _WorkflowLogicFlag
 from .contexts import ContextDelta, ContextTracker, touched_commands
 from .externs import LocalActivityCatalog, MetricOp, MetricRecorder, hosted_extern_functions
 from .failures import failed_completion
+from .isolation_runner import IsolatedInstance
 from .prepared import prepare_instance, shared_details
 from .run_info import RunDetails
 
@@ -194,6 +195,8 @@ class HostedRun:
         self._recorder = recorder
         self._template = template
         self._contexts = ContextTracker(info)
+        # Contexts do not depend on the run's module state: ask the engine's instance directly.
+        self._contexts_of = instance.inner if isinstance(instance, IsolatedInstance) else instance
         self.activations = 0
 
     @staticmethod
@@ -210,7 +213,7 @@ class HostedRun:
         completion = self.instance.activate(activation)
         # sdk-core leaves run_id to the Worker; set it so the completion stands on its own.
         completion.run_id = activation.run_id
-        delta = self._contexts.capture(self.instance, touched_commands(activation, completion))
+        delta = self._contexts.capture(self._contexts_of, touched_commands(activation, completion))
         self.activations += 1
         return HostedResult(completion, delta, self._recorder.drain())
 

@@ -22,6 +22,7 @@ from temporalio.worker._command_aware_visitor import CommandInfo
 from temporay.actors.wire import delta_from_proto, delta_to_proto
 from temporay.proto import hosting as pb
 from temporay.runtime.contexts import (
+    NO_CHANGE,
     CommandKey,
     ContextDelta,
     ContextMirror,
@@ -143,7 +144,7 @@ def test_tracker_sends_changes_only_and_the_mirror_follows() -> None:
     assert [(entry.key, entry.serialization, entry.store) for entry in cleared] == [
         (ACTIVITY, None, None)
     ]
-    assert step(ACTIVITY).commands == ()
+    assert step(ACTIVITY) is NO_CHANGE
     assert len(mirror) == 0
 
     # A new default serialization context reaches the mirror; commands follow it.

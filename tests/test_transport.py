@@ -8,6 +8,9 @@ connection) and both require the secret.
 from __future__ import annotations
 
 import socket
+import struct
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -116,13 +119,28 @@ def test_a_closed_shard_is_unreachable_over_either_socket(server: ShardServer) -
         transport.close()
 
 
-def test_frames_written_together_are_read_one_by_one() -> None:
+def test_a_frame_is_read_whole_however_it_arrives_and_nothing_past_it() -> None:
     left, right = socket.socketpair()
     try:
         send_frame(left, RUN_BATCH, b"one")
-        send_frame(left, COLLECT, b"two")
         assert recv_frame(right) == (RUN_BATCH, b"one")
-        assert recv_frame(right) == (COLLECT, b"two")
+        # In pieces: part of the header, the rest of it, the payload in two.
+        big = bytes(range(256)) * 1024  # larger than a first read
+        frame = struct.pack(">BI", COLLECT, len(big)) + big
+
+        def write_in_pieces() -> None:
+            for piece in (frame[:2], frame[2:5], frame[5:1000], frame[1000:]):
+                left.sendall(piece)
+                time.sleep(0.01)
+
+        writer = threading.Thread(target=write_in_pieces)
+        writer.start()
+        assert recv_frame(right) == (COLLECT, big)
+        writer.join()
+        # Peers take turns (request, reply): bytes past a frame break the protocol.
+        left.sendall(struct.pack(">BI", RUN_BATCH, 3) + b"onetwo")
+        with pytest.raises(ConnectionError, match="past the end"):
+            recv_frame(right)
         left.sendall(b"\x01\x00\x00")  # half a header, then gone
         left.close()
         with pytest.raises(ConnectionError):
