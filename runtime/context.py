@@ -54,6 +54,7 @@ from temporalio.worker import (
 from temporalio.workflow._event_groups import _capture_event_group_markers
 
 from . import builtin_queries
+from .contexts import default_contexts
 from .environment import RunEnvironment, TimerOptions, timer_options
 from .handles import ExternalWorkflowHandle
 from .interceptors import build_interceptor_chain
@@ -111,6 +112,7 @@ class WorkflowContext(temporalio.workflow._Runtime):
         "payload_converter",
         "queries",
         "run_serialization_context",
+        "run_store_context",
         "seed_callbacks",
         "signals",
         "target_version_changed",
@@ -177,11 +179,11 @@ class WorkflowContext(temporalio.workflow._Runtime):
         """Make this ``run``'s context: what its first activation says, and the interceptors
         (whose ``init`` may ask for ``workflow.info()``)."""
         info = self.info = run.info
-        # The run's own context depends only on its identity, which never changes: made once,
-        # it also answers the Worker's and the host's context questions (contexts are frozen).
-        self.run_serialization_context = temporalio.converter.WorkflowSerializationContext(
-            namespace=info.namespace, workflow_id=info.workflow_id
-        )
+        # The run's own contexts depend only on its identity, which never changes: made once,
+        # they also answer the Worker's and the host's context questions (contexts are frozen).
+        # The run itself is the default store target, activities included: they live and die
+        # with it.
+        self.run_serialization_context, self.run_store_context = default_contexts(info)
         self.payload_converter = self.payload_converter_with_context(self.run_serialization_context)
         self.failure_converter = self.failure_converter_with_context(self.run_serialization_context)
         self.last_completion_result = run.last_completion_result

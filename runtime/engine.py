@@ -65,7 +65,7 @@ class TemporayWorkflowRunner(WorkflowRunner):
 class TemporayWorkflowInstance(WorkflowInstance):
     """One workflow run on temporay's engine."""
 
-    __slots__ = ("_activator", "_ctx", "_env", "_run_store_context")
+    __slots__ = ("_activator", "_ctx", "_env")
 
     def __init__(self, det: WorkflowInstanceDetails) -> None:
         """Not bound to a run yet: ``det``'s run fields are not read (``bind``)."""
@@ -80,16 +80,6 @@ class TemporayWorkflowInstance(WorkflowInstance):
             f" (workflow: {info.workflow_type}, id: {info.workflow_id}, run: {info.run_id})"
         )
         self._ctx.bind(run)
-        # The run itself is the default store target, activities included: they live and die
-        # with it. Frozen and fixed by the run's identity, so made once.
-        self._run_store_context = StorageDriverStoreContext(
-            target=StorageDriverWorkflowInfo(
-                id=info.workflow_id,
-                run_id=info.run_id,
-                type=info.workflow_type,
-                namespace=info.namespace,
-            )
-        )
         return self
 
     def activate(self, act: wfact.WorkflowActivation) -> wfcomp.WorkflowActivationCompletion:
@@ -153,7 +143,7 @@ class TemporayWorkflowInstance(WorkflowInstance):
     ) -> StorageDriverStoreContext:
         info = self._ctx.info
         env = self._env
-        current = self._run_store_context
+        current = self._ctx.run_store_context
         if command_info is None:
             return current
         kind, seq = command_info.command_type, command_info.command_seq
