@@ -82,10 +82,11 @@ class IsolatedWorkflowRunner(WorkflowRunner):
                     plan = self._plans[cls] = ModulePlan(cls, self.options, shims=self.shims)
         return plan
 
-    def _new_state(self, seed: int, run_id: str) -> RunState:
+    def _new_state(self) -> RunState:
+        """A run's state before its run is known: ``_PreparedIsolated.bind`` sets its seed and ID."""
         return RunState(
-            seed,
-            run_id=run_id,
+            0,
+            run_id="",
             shims=self.shims,
             strict=self.strict,
             restrict_io=self.options.restrict_io,
@@ -111,8 +112,8 @@ class IsolatedWorkflowRunner(WorkflowRunner):
             # @workflow.defn(sandboxed=False): the author asked for no sandbox at all.
             return prepare_instance(self.engine, det)
         if self.isolation:
-            # The module copies need nothing of the run: its seed and ID are bound by ``bind``.
-            state = self._new_state(0, "")
+            # The module copies need nothing of the run.
+            state = self._new_state()
             made = self.plan(det.defn.cls).instantiate(
                 state, det.worker_level_failure_exception_types
             )
@@ -122,7 +123,7 @@ class IsolatedWorkflowRunner(WorkflowRunner):
                 worker_level_failure_exception_types=made.failure_exception_types,
             )
         else:
-            state = self._new_state(0, "")
+            state = self._new_state()
             module = sys.modules.get(det.defn.cls.__module__)
             if module is not None:
                 state.code_globals = frozenset({id(module.__dict__)})
