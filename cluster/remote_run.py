@@ -199,14 +199,16 @@ class RemoteRun(WorkflowInstance):
         run there and carries what the shard needs to create it."""
         budget = self._host.deadlock_budget
         deadline = time.monotonic() + budget if budget is not None else float("inf")
-        envelope = pb.ActivationEnvelope(activation=act.SerializeToString())
+        alone = pb.ActivationBatch()
+        envelope = alone.items.add()
+        envelope.activation = act.SerializeToString()
         self.key.to_proto(envelope.key)
         first = self._channel is None
         if first:
             self._channel = channel
             self.shard_name = channel.member.name
             self._fill_spec(envelope.spec, channel)
-        return PendingActivation(self.key, envelope, deadline), first
+        return PendingActivation(self.key, envelope, deadline, alone), first
 
     def _completion(
         self, pending: PendingActivation, first: bool

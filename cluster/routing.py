@@ -105,6 +105,7 @@ class PendingActivation:
         "_event",
         "_task",
         "abandoned",
+        "alone",
         "deadline",
         "envelope",
         "failure",
@@ -112,9 +113,18 @@ class PendingActivation:
         "result",
     )
 
-    def __init__(self, key: RunKey, envelope: pb.ActivationEnvelope, deadline: float) -> None:
+    def __init__(
+        self,
+        key: RunKey,
+        envelope: pb.ActivationEnvelope,
+        deadline: float,
+        alone: pb.ActivationBatch | None = None,
+    ) -> None:
         self.key = key
         self.envelope = envelope
+        self.alone = alone
+        """The one-item batch ``envelope`` was made in, if it was: a request of its own then
+        sends it as is instead of copying the envelope (with the activation) into a new one."""
         self.deadline = deadline
         self.result: pb.CompletionEnvelope | None = None
         self.failure: CallFailure | None = None
@@ -148,6 +158,12 @@ class Lead:
         self.payload = payload
         self.call: Call | None = None
         self.error: Exception | None = None
+
+
+def _set_budget(envelope: pb.ActivationEnvelope, deadline: float, now: float) -> None:
+    """What is left of the activation's budget when it leaves, less the answer's way back."""
+    if deadline != float("inf"):
+        envelope.budget_ms = max(int((deadline - now - RETURN_MARGIN_S) * 1000), 1)
 
 
 @dataclass
@@ -283,14 +299,18 @@ class ShardChannel:
             self._release()
 
     def _batch_payload(self, batch: list[PendingActivation]) -> bytes:
-        message = pb.ActivationBatch()
         now = time.monotonic()
-        for pending in batch:
-            envelope = message.items.add()
-            envelope.CopyFrom(pending.envelope)
-            if pending.deadline != float("inf"):
-                budget = pending.deadline - now - RETURN_MARGIN_S
-                envelope.budget_ms = max(int(budget * 1000), 1)
+        alone = batch[0].alone if len(batch) == 1 else None
+        if alone is not None:
+            batch[0].alone = None  # sent once
+            message = alone
+            _set_budget(batch[0].envelope, batch[0].deadline, now)
+        else:
+            message = pb.ActivationBatch()
+            for pending in batch:
+                envelope = message.items.add()
+                envelope.CopyFrom(pending.envelope)
+                _set_budget(envelope, pending.deadline, now)
         with self._lock:
             dispose, self._dispose = self._dispose, []
         for key in dispose:
@@ -301,7 +321,7 @@ class ShardChannel:
 
     @staticmethod
     def _timeout(batch: Sequence[PendingActivation]) -> float | None:
-        deadline = max(p.deadline for p in batch)
+        deadline = batch[0].deadline if len(batch) == 1 else max(p.deadline for p in batch)
         return None if deadline == float("inf") else max(deadline - time.monotonic(), 0.01)
 
     def _collect(self, waiting: list[PendingActivation]) -> None:
@@ -344,14 +364,20 @@ class ShardChannel:
         elif member.instance != result.shard_instance:
             # A restarted process behind the same handle holds none of our runs.
             self._on_unreachable(member, ShardUnreachable("the shard process was replaced"))
+        member.strikes = 0
+        if result.stuck_threads:
+            self._on_stuck(member, result.stuck_threads)
+        if len(batch) == 1 and len(result.done) == 1 and not result.pending:
+            # The usual answer at low load: one item, done. Saves the general case's maps.
+            envelope = result.done[0]
+            if RunKey.from_proto(envelope.key) == batch[0].key:
+                batch[0].resolve(result=envelope)
+            return
         by_key = {p.key: p for p in batch}
         for envelope in result.done:
             found = by_key.pop(RunKey.from_proto(envelope.key), None)
             if found is not None:
                 found.resolve(result=envelope)
-        member.strikes = 0
-        if result.stuck_threads:
-            self._on_stuck(member, result.stuck_threads)
         waiting = [
             by_key[key] for key in (RunKey.from_proto(k) for k in result.pending) if key in by_key
         ]

@@ -113,6 +113,15 @@ def default_contexts(
     )
 
 
+_PREDICTED = object()
+"""The mirror holds the defaults ``default_contexts`` predicts from the run's Info."""
+
+
+def _same(context: object, default: object) -> bool:
+    """``context == default``, without a dataclass ``__eq__`` call when identity or type tells."""
+    return context is default or (type(context) is type(default) and context == default)
+
+
 class ContextTracker:
     """What the Worker's mirror of one run already holds, kept where the run lives.
 
@@ -122,11 +131,16 @@ class ContextTracker:
     run's first completion is usually empty, which spares encoding and decoding it on two cold
     processes."""
 
-    __slots__ = ("_overridden", "_ser", "_store")
+    __slots__ = ("_info", "_overridden", "_ser", "_store")
 
     def __init__(self, info: temporalio.workflow.Info) -> None:
-        self._ser: temporalio.converter.SerializationContext | None
-        self._ser, self._store = default_contexts(info)
+        self._info = info
+        # What the mirror holds: the defaults predicted from Info (_PREDICTED, compared by
+        # field rather than built: a new run's creation is on the cold path) until the
+        # instance's own answer is seen, then that answer itself, so that later activations
+        # find the very same object and compare by identity.
+        self._ser: object = _PREDICTED
+        self._store: object = _PREDICTED
         self._overridden: set[CommandKey] = set()
 
     def capture(self, instance: WorkflowInstance, keys: Iterable[CommandKey]) -> ContextDelta:
@@ -135,10 +149,14 @@ class ContextTracker:
         default_store = instance.get_external_store_context(None)
         send_ser = send_store = None
         # A default of None cannot be told from "unchanged" on the wire: the mirror keeps its own.
-        if default_ser is not self._ser and default_ser is not None and default_ser != self._ser:
-            send_ser = self._ser = default_ser
-        if default_store is not self._store and default_store != self._store:
-            send_store = self._store = default_store
+        if default_ser is not self._ser and default_ser is not None:
+            if not self._holds_ser(default_ser):
+                send_ser = default_ser
+            self._ser = default_ser
+        if default_store is not self._store:
+            if not self._holds_store(default_store):
+                send_store = default_store
+            self._store = default_store
         commands: list[CommandContexts] = []
         seen: set[CommandKey] = set()
         for key in keys:
@@ -148,8 +166,8 @@ class ContextTracker:
             info = CommandInfo(command_type=key[0], command_seq=key[1])  # type: ignore[arg-type]
             ser = instance.get_serialization_context(info)
             store = instance.get_external_store_context(info)
-            own_ser = None if ser is default_ser or ser == default_ser else ser
-            own_store = None if store is default_store or store == default_store else store
+            own_ser = None if _same(ser, default_ser) else ser
+            own_store = None if _same(store, default_store) else store
             if own_ser is None and own_store is None:
                 if key not in self._overridden:
                     continue  # the mirror answers the defaults for it already
@@ -161,6 +179,32 @@ class ContextTracker:
             return NO_CHANGE
         return ContextDelta(
             default_serialization=send_ser, default_store=send_store, commands=tuple(commands)
+        )
+
+    def _holds_ser(self, ser: temporalio.converter.SerializationContext) -> bool:
+        """Whether the mirror's default serialization context equals ``ser``."""
+        if self._ser is not _PREDICTED:
+            return ser == self._ser
+        info = self._info
+        return (
+            type(ser) is temporalio.converter.WorkflowSerializationContext
+            and ser.namespace == info.namespace
+            and ser.workflow_id == info.workflow_id
+        )
+
+    def _holds_store(self, store: StorageDriverStoreContext | None) -> bool:
+        """Whether the mirror's default store context equals ``store``."""
+        if self._store is not _PREDICTED:
+            return store == self._store
+        if type(store) is not StorageDriverStoreContext:
+            return False
+        target, info = store.target, self._info
+        return (
+            type(target) is StorageDriverWorkflowInfo
+            and target.id == info.workflow_id
+            and target.run_id == info.run_id
+            and target.type == info.workflow_type
+            and target.namespace == info.namespace
         )
 
 

@@ -34,6 +34,15 @@ from .environment import RunEnvironment
 from .handles import activity_serialization_context
 from .run_info import RunDetails
 
+# The command types the context questions compare against, read once: each read through the
+# enum class is a Python-level ``__getattr__``, and the Worker asks several questions per
+# activation.
+_SCHEDULE_ACTIVITY = CommandType.COMMAND_TYPE_SCHEDULE_ACTIVITY_TASK
+_START_CHILD = CommandType.COMMAND_TYPE_START_CHILD_WORKFLOW_EXECUTION
+_SIGNAL_EXTERNAL = CommandType.COMMAND_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION
+_SCHEDULE_NEXUS = CommandType.COMMAND_TYPE_SCHEDULE_NEXUS_OPERATION
+_COMPLETE_WORKFLOW = CommandType.COMMAND_TYPE_COMPLETE_WORKFLOW_EXECUTION
+
 
 class TemporayWorkflowRunner(WorkflowRunner):
     """Creates temporay workflow instances (our runtime, not the SDK's ``_WorkflowInstanceImpl``).
@@ -106,26 +115,17 @@ class TemporayWorkflowInstance(WorkflowInstance):
         if command_info is None:
             return workflow_context
         kind, seq = command_info.command_type, command_info.command_seq
-        if (
-            kind == CommandType.COMMAND_TYPE_SCHEDULE_ACTIVITY_TASK
-            and seq in env.pending_activities
-        ):
+        if kind == _SCHEDULE_ACTIVITY and seq in env.pending_activities:
             return activity_serialization_context(self._ctx, env.pending_activities[seq]._input)
-        if (
-            kind == CommandType.COMMAND_TYPE_START_CHILD_WORKFLOW_EXECUTION
-            and seq in env.pending_children
-        ):
+        if kind == _START_CHILD and seq in env.pending_children:
             return temporalio.converter.WorkflowSerializationContext(
                 namespace=info.namespace, workflow_id=env.pending_children[seq]._input.id
             )
-        if (
-            kind == CommandType.COMMAND_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION
-            and seq in env.pending_external_signals
-        ):
+        if kind == _SIGNAL_EXTERNAL and seq in env.pending_external_signals:
             return temporalio.converter.WorkflowSerializationContext(
                 namespace=info.namespace, workflow_id=env.pending_external_signals[seq][1]
             )
-        if kind == CommandType.COMMAND_TYPE_SCHEDULE_NEXUS_OPERATION and seq in env.pending_nexus:
+        if kind == _SCHEDULE_NEXUS and seq in env.pending_nexus:
             nexus_input = env.pending_nexus[seq]._input
             if temporalio.nexus.system.is_system_endpoint(nexus_input.endpoint):
                 return temporalio.nexus.system._get_serialization_context(
@@ -147,30 +147,20 @@ class TemporayWorkflowInstance(WorkflowInstance):
         if command_info is None:
             return current
         kind, seq = command_info.command_type, command_info.command_seq
-        if (
-            kind == CommandType.COMMAND_TYPE_START_CHILD_WORKFLOW_EXECUTION
-            and seq in env.pending_children
-        ):
+        if kind == _START_CHILD and seq in env.pending_children:
             child = env.pending_children[seq]._input
             return StorageDriverStoreContext(
                 target=StorageDriverWorkflowInfo(
                     id=child.id, type=child.workflow, namespace=info.namespace
                 )
             )
-        if (
-            kind == CommandType.COMMAND_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION
-            and seq in env.pending_external_signals
-        ):
+        if kind == _SIGNAL_EXTERNAL and seq in env.pending_external_signals:
             return StorageDriverStoreContext(
                 target=StorageDriverWorkflowInfo(
                     id=env.pending_external_signals[seq][1], namespace=info.namespace
                 )
             )
-        if (
-            kind == CommandType.COMMAND_TYPE_COMPLETE_WORKFLOW_EXECUTION
-            and info.parent is not None
-            and info.continued_run_id is None
-        ):
+        if kind == _COMPLETE_WORKFLOW and info.parent is not None and info.continued_run_id is None:
             # A child's result is read by its parent: store it where the parent looks.
             return StorageDriverStoreContext(
                 target=StorageDriverWorkflowInfo(

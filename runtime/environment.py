@@ -148,7 +148,8 @@ class RunEnvironment(asyncio.AbstractEventLoop):
         self.completion = wfcomp.WorkflowActivationCompletion()
         self.completion.successful.SetInParent()
         self.activation_error = None
-        self.time_ns = act.timestamp.ToNanoseconds()
+        ts = act.timestamp  # ToNanoseconds without its validation: core's timestamps are valid
+        self.time_ns = ts.seconds * 1_000_000_000 + ts.nanos
         self.is_replaying = act.is_replaying
         self.available_flags = act.available_internal_flags
 

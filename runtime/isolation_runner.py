@@ -165,7 +165,8 @@ class IsolatedInstance(WorkflowInstance):
 
     def activate(self, act: wfact.WorkflowActivation) -> wfcomp.WorkflowActivationCompletion:
         state = self.state
-        state.time_ns = act.timestamp.ToNanoseconds()
+        ts = act.timestamp  # ToNanoseconds without its validation: core's timestamps are valid
+        state.time_ns = ts.seconds * 1_000_000_000 + ts.nanos
         for job in act.jobs:
             if job.HasField("update_random_seed"):
                 state.reseed(job.update_random_seed.randomness_seed)

@@ -7,6 +7,7 @@ run's instance answers, on both SDK engines, and that the tracker sends what cha
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass, field
 
@@ -27,6 +28,7 @@ from temporay.runtime.contexts import (
     ContextDelta,
     ContextMirror,
     ContextTracker,
+    default_contexts,
     touched_commands,
 )
 from tests.test_engine_unit import SleepyWorkflow, activation, both, initialize, on_thread
@@ -152,3 +154,48 @@ def test_tracker_sends_changes_only_and_the_mirror_follows() -> None:
     delta = step(ACTIVITY)
     assert delta.default_serialization == other_ser
     assert delta.commands == ()
+
+
+def test_tracker_predicts_the_defaults_field_by_field() -> None:
+    """The tracker compares the instance's defaults with Info field by field instead of building
+    ``default_contexts``; any one field that differs must still be sent."""
+    info = _sleepy_info()
+    ser, store = default_contexts(info)
+    assert store.target is not None
+    ser_variants = [
+        dataclasses.replace(ser, namespace="elsewhere"),
+        dataclasses.replace(ser, workflow_id="somebody-else"),
+        temporalio.converter.ActivitySerializationContext(
+            namespace=info.namespace,
+            workflow_id=info.workflow_id,
+            workflow_type=info.workflow_type,
+            activity_type="a",
+            activity_task_queue=info.task_queue,
+            activity_id="1",
+            is_local=False,
+        ),
+    ]
+    store_variants = [
+        dataclasses.replace(store, target=dataclasses.replace(store.target, **{name: "other"}))
+        for name in ("namespace", "id", "run_id", "type")
+    ] + [StorageDriverStoreContext(target=None)]
+
+    # Equal copies (not the same objects) of the prediction: nothing to send, now or later.
+    tracker = ContextTracker(info)
+    instance = _AnsweringInstance(info, *default_contexts(info))
+    assert tracker.capture(instance, ()) is NO_CHANGE
+    assert tracker.capture(instance, ()) is NO_CHANGE
+    for variant in ser_variants:
+        tracker = ContextTracker(info)
+        delta = tracker.capture(_AnsweringInstance(info, variant, store), ())
+        assert delta.default_serialization == variant
+        assert delta.default_store is None
+    for store_variant in store_variants:
+        tracker = ContextTracker(info)
+        delta = tracker.capture(_AnsweringInstance(info, ser, store_variant), ())
+        assert delta.default_store == store_variant
+        assert delta.default_serialization is None
+        # Once seen, an equal answer is not sent again; a different one is.
+        again = _AnsweringInstance(info, ser, dataclasses.replace(store_variant))
+        assert tracker.capture(again, ()) is NO_CHANGE
+        assert tracker.capture(_AnsweringInstance(info, ser, store), ()).default_store == store

@@ -37,15 +37,19 @@ class ScriptedShard:
 
     def __init__(self) -> None:
         self.batch_sizes: list[int] = []
+        self.budgets_ms: list[int] = []
+        self.disposed: list[str] = []
         self.collected: list[str] = []
         self._held: dict[RunKey, bytes] = {}
 
     def run_batch(self, data: bytes) -> bytes:
         batch = pb.ActivationBatch.FromString(data)
         self.batch_sizes.append(len(batch.items))
+        self.disposed += [key.run_id for key in batch.dispose]
         time.sleep(0.01)
         result = pb.BatchResult(shard_instance="one")
         for item in batch.items:
+            self.budgets_ms.append(item.budget_ms)
             key = RunKey.from_proto(item.key)
             if key.run_id.startswith("slow-"):
                 self._held[key] = item.activation
@@ -77,10 +81,14 @@ def shard() -> Iterator[tuple[ScriptedShard, ShardChannel]]:
 
 
 def _pending(run_id: str, body: bytes | None = None) -> PendingActivation:
-    envelope = pb.ActivationEnvelope(activation=run_id.encode() if body is None else body)
+    """An activation made as ``RemoteRun`` makes it: its envelope in a one-item batch of its
+    own, sent as is when it leaves alone, copied when it leaves with others."""
+    alone = pb.ActivationBatch()
+    envelope = alone.items.add()
+    envelope.activation = run_id.encode() if body is None else body
     key = RunKey("router", run_id, 1)
     key.to_proto(envelope.key)
-    return PendingActivation(key, envelope, time.monotonic() + 30)
+    return PendingActivation(key, envelope, time.monotonic() + 30, alone)
 
 
 def _activate(channel: ShardChannel, run_id: str) -> bytes:
@@ -97,6 +105,28 @@ def test_alone_each_activation_is_its_own_request(
     for i in range(3):
         assert _activate(channel, f"run-{i}") == f"run-{i}".encode()
     assert scripted.batch_sizes == [1, 1, 1]
+
+
+def test_an_activation_leaving_alone_carries_its_budget_and_the_disposals(
+    shard: tuple[ScriptedShard, ShardChannel],
+) -> None:
+    scripted, channel = shard
+    channel.dispose(RunKey("router", "finished", 1))
+    pending = _pending("run-a")
+    channel.activate(pending)
+    assert pending.result is not None and pending.result.completion == b"run-a"
+    assert pending.alone is None  # its batch was sent, and is not sent again
+    assert scripted.disposed == ["finished"]
+    assert scripted.batch_sizes == [1]
+    assert 25_000 < scripted.budgets_ms[0] <= 30_000
+    # Without a batch of its own (queued activations are copied into a new one) alike.
+    bare = _pending("run-b")
+    bare.alone = None
+    channel.dispose(RunKey("router", "finished-too", 1))
+    channel.activate(bare)
+    assert bare.result is not None and bare.result.completion == b"run-b"
+    assert scripted.disposed == ["finished", "finished-too"]
+    assert 25_000 < scripted.budgets_ms[1] <= 30_000
 
 
 def test_under_load_activations_leave_in_batches_and_each_caller_gets_its_own(
