@@ -154,7 +154,8 @@ class RunEnvironment(asyncio.AbstractEventLoop):
         self.available_flags = act.available_internal_flags
 
     def add_command(self) -> wfcmd.WorkflowCommand:
-        self.assert_not_read_only("add command")
+        if self.deleting or self.read_only:  # checked here first: the usual case makes no call
+            self.assert_not_read_only("add command")
         return self.completion.successful.commands.add()
 
     def assert_not_read_only(self, action: str, *, allow_during_delete: bool = False) -> None:
@@ -236,8 +237,9 @@ class RunEnvironment(asyncio.AbstractEventLoop):
         context: contextvars.Context | None = None,
     ) -> asyncio.Handle:
         # Allowed while evicting: that is how tasks deliver their cancellation.
-        self.assert_not_read_only("schedule task", allow_during_delete=True)
-        handle = asyncio.Handle(callback, args, self, context)
+        if self.read_only:  # checked here first: the usual case makes no call
+            self.assert_not_read_only("schedule task", allow_during_delete=True)
+        handle = _ReadyHandle(callback, args, self, context)
         self.ready.append(handle)
         return handle
 
@@ -410,6 +412,32 @@ class RunEnvironment(asyncio.AbstractEventLoop):
             command.update_response.HasField("accepted")
             for command in self.completion.successful.commands
         )
+
+
+class _ReadyHandle(asyncio.Handle):
+    """``asyncio.Handle`` made without asking the loop whether it is in debug mode (it never
+    is): every future's callback and every task step is one, several per activation."""
+
+    __slots__ = ()
+
+    def __init__(
+        self,
+        callback: Callable[..., object],
+        args: Sequence[Any],
+        loop: asyncio.AbstractEventLoop,
+        context: contextvars.Context | None,
+    ) -> None:
+        self._context = contextvars.copy_context() if context is None else context
+        self._loop = loop
+        self._callback = callback
+        self._args = args
+        self._cancelled = False
+        self._repr = None
+        self._source_traceback = None
+
+
+# Reported under asyncio's name: handles show up in logs and error messages.
+_ReadyHandle.__name__ = _ReadyHandle.__qualname__ = "Handle"
 
 
 def _check_condition(fn: Callable[[], bool], fut: asyncio.Future[Any]) -> bool:
