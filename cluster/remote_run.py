@@ -65,12 +65,15 @@ class RunHost(Protocol):
 class Begun:
     """An activation ``RemoteRun.begin`` prepared (and perhaps sent) on the Worker's event loop."""
 
-    __slots__ = ("first", "lead", "pending")
+    __slots__ = ("channel", "first", "lead", "pending")
 
-    def __init__(self, pending: PendingActivation, lead: Lead | None, first: bool) -> None:
+    def __init__(
+        self, pending: PendingActivation, lead: Lead | None, first: bool, channel: ShardChannel
+    ) -> None:
         self.pending = pending
         self.lead = lead
         self.first = first
+        self.channel = channel
 
 
 def _is_eviction(act: wfact.WorkflowActivation) -> bool:
@@ -108,9 +111,10 @@ class RemoteRun(WorkflowInstance):
         self.busy = True
         try:
             self._check_usable()
-            pending, first = self._prepare(act, self._place())
-            self._placed_channel().activate(pending)
-            return self._completion(pending, first)
+            channel = self._place()
+            pending, first = self._prepare(act, channel)
+            channel.activate(pending)
+            return self._completion(pending, first, channel)
         except BaseException as err:  # never raise into the Worker
             logger.exception("Hosting activation of run %s failed", self.key.run_id)
             return failed_completion(act.run_id, err)
@@ -139,14 +143,14 @@ class RemoteRun(WorkflowInstance):
                 self._host.unplace(self, channel)
             return None
         self.busy = True
-        return Begun(pending, lead, first)
+        return Begun(pending, lead, first, channel)
 
     def finish(self, begun: Begun) -> wfcomp.WorkflowActivationCompletion:
         """The rest of an activation ``begin`` started, on the Worker's executor thread."""
         pending = begun.pending
         try:
-            self._placed_channel().activate(pending, begun.lead)
-            return self._completion(pending, begun.first)
+            begun.channel.activate(pending, begun.lead)
+            return self._completion(pending, begun.first, begun.channel)
         except BaseException as err:  # never raise into the Worker
             logger.exception("Hosting activation of run %s failed", self.key.run_id)
             return failed_completion(self.key.run_id, err)
@@ -156,7 +160,7 @@ class RemoteRun(WorkflowInstance):
     def abandon(self, begun: Begun) -> None:
         """No thread will ``finish`` what ``begin`` started (the Worker's executor refused it)."""
         if begun.lead is not None:
-            self._placed_channel().abandon(begun.lead)
+            begun.channel.abandon(begun.lead)
         self.busy = False
 
     def get_serialization_context(
@@ -187,11 +191,6 @@ class RemoteRun(WorkflowInstance):
     def _place(self) -> ShardChannel:
         return self._channel if self._channel is not None else self._host.place(self)
 
-    def _placed_channel(self) -> ShardChannel:
-        channel = self._channel
-        assert channel is not None, "an activation in flight for a run placed nowhere"
-        return channel
-
     def _prepare(
         self, act: wfact.WorkflowActivation, channel: ShardChannel
     ) -> tuple[PendingActivation, bool]:
@@ -211,9 +210,8 @@ class RemoteRun(WorkflowInstance):
         return PendingActivation(self.key, envelope, deadline, alone), first
 
     def _completion(
-        self, pending: PendingActivation, first: bool
+        self, pending: PendingActivation, first: bool, channel: ShardChannel
     ) -> wfcomp.WorkflowActivationCompletion:
-        channel = self._placed_channel()
         if pending.result is None:
             failure = pending.failure
             assert failure is not None

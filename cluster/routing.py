@@ -139,8 +139,8 @@ class PendingActivation:
     def resolve(
         self, result: pb.CompletionEnvelope | None = None, failure: CallFailure | None = None
     ) -> None:
-        if self.resolved:
-            return
+        if self.result is not None or self.failure is not None:
+            return  # resolved already
         self.result = result
         self.failure = failure
         self._event.set()
@@ -252,7 +252,11 @@ class ShardChannel:
         else:
             leading = True
             self._run_batch(lead.batch, lead)
-        if leading and pending.resolved and pending._task is None:
+        if (
+            leading
+            and pending._task is None
+            and (pending.result is not None or pending.failure is not None)
+        ):
             return  # the common case: our own request brought our answer
         self._wait(pending)
 

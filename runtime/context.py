@@ -333,6 +333,9 @@ class WorkflowContext(temporalio.workflow._Runtime):
             raise ValueError("Failed converting workflow exception") from inner
 
     def warn_if_unfinished_handlers(self) -> None:
+        if not self.in_progress_updates and not self.in_progress_signals:
+            return  # the usual case, at every workflow completion
+
         def warnable(executions: Iterable[HandlerExecution]) -> list[HandlerExecution]:
             return [
                 ex

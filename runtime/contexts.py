@@ -117,11 +117,6 @@ _PREDICTED = object()
 """The mirror holds the defaults ``default_contexts`` predicts from the run's Info."""
 
 
-def _same(context: object, default: object) -> bool:
-    """``context == default``, without a dataclass ``__eq__`` call when identity or type tells."""
-    return context is default or (type(context) is type(default) and context == default)
-
-
 class ContextTracker:
     """What the Worker's mirror of one run already holds, kept where the run lives.
 
@@ -166,8 +161,18 @@ class ContextTracker:
             info = CommandInfo(command_type=key[0], command_seq=key[1])  # type: ignore[arg-type]
             ser = instance.get_serialization_context(info)
             store = instance.get_external_store_context(info)
-            own_ser = None if _same(ser, default_ser) else ser
-            own_store = None if _same(store, default_store) else store
+            # Equal when the same object, else only if of the same type (skips __eq__ calls).
+            own_ser = (
+                None
+                if ser is default_ser or (type(ser) is type(default_ser) and ser == default_ser)
+                else ser
+            )
+            own_store = (
+                None
+                if store is default_store
+                or (type(store) is type(default_store) and store == default_store)
+                else store
+            )
             if own_ser is None and own_store is None:
                 if key not in self._overridden:
                     continue  # the mirror answers the defaults for it already
