@@ -4,7 +4,8 @@
 
 For each runner and workload: workflows/s, p50/p95 workflow latency, CPU per workflow summed over
 every process involved (this process running Worker and client, the Temporal dev server, and for
-the Ray runner every Ray process: GCS, raylet, dashboard, shards), and the time of one activation
+the Ray runner every Ray process: GCS, raylet, dashboard, shards; also split by those groups),
+and the time of one activation
 at low load as the Worker sees it (from handing it to its executor until the completion is
 ready), a run's first one (with the instance's creation: the Ray runner creates the remote run
 inside it) apart from later ones; their difference to the in-process runners' is what hosting
@@ -58,26 +59,36 @@ CPU_ROUNDS = 300_000
 # --- measuring ------------------------------------------------------------------------------------
 
 
-def process_tree_cpu(excluding: frozenset[int] = frozenset()) -> float:
-    """CPU seconds (user+system) of this process and every live descendant, leaving out the
-    trees of the direct children in ``excluding`` (Ray's, while an in-process runner runs)."""
+def process_tree_cpu(
+    ray_trees: frozenset[int] = frozenset(), charge_ray: bool = True
+) -> dict[str, float]:
+    """CPU seconds (user+system) of this process and every live descendant, by group:
+    ``worker`` (this process: Worker and client), ``dev server`` (the other children's trees),
+    ``ray`` (Ray's own processes) and ``shards`` (our shard actors), the last two from the trees
+    of the direct children in ``ray_trees``, left out when not ``charge_ray`` (an in-process
+    runner). Groups tell a spike (a dev server's collection, Ray's housekeeping) from the work."""
     me = psutil.Process()
-    procs = [me]
+    groups: list[tuple[str, psutil.Process]] = [("worker", me)]
     for child in me.children():
-        if child.pid in excluding:
+        in_ray = child.pid in ray_trees
+        if in_ray and not charge_ray:
             continue
         try:
-            procs += [child, *child.children(recursive=True)]
+            tree = [child, *child.children(recursive=True)]
         except psutil.NoSuchProcess:
-            pass
-    total = 0.0
-    for proc in procs:
+            continue
+        for proc in tree:
+            groups.append(("ray" if in_ray else "dev server", proc))
+    totals = {"worker": 0.0, "dev server": 0.0, "ray": 0.0, "shards": 0.0}
+    for group, proc in groups:
         try:
             t = proc.cpu_times()
-            total += t.user + t.system
+            if group == "ray" and " ".join(proc.cmdline()).startswith("ray::Shard"):
+                group = "shards"
         except (psutil.NoSuchProcess, psutil.AccessDenied):
-            pass
-    return total
+            continue
+        totals[group] += t.user + t.system
+    return totals
 
 
 def direct_children() -> frozenset[int]:
@@ -195,6 +206,7 @@ class Result:
     p95_ms: float
     cpu_ms_per_wf: float
     activations: int
+    cpu_ms_per_wf_by_group: dict[str, float] = field(default_factory=dict)
     first_activation_p50_us: float | None = None
     later_activation_p50_us: float | None = None
     notes: list[str] = field(default_factory=list)
@@ -215,7 +227,8 @@ async def run_workload(
     count: int,
     concurrency: int,
     executor_class: type[ThreadPoolExecutor] = ThreadPoolExecutor,
-    not_charged: frozenset[int] = frozenset(),
+    ray_trees: frozenset[int] = frozenset(),
+    charge_ray: bool = True,
 ) -> Result:
     timed_runner = TimedRunner(runner)
     executor, timings = timed_executor(executor_class, timed_runner)
@@ -242,11 +255,13 @@ async def run_workload(
                 await run(client, tq, f"b-{i}-{uuid.uuid4().hex[:8]}")
                 latencies.append(time.perf_counter() - start)
 
-        cpu0 = process_tree_cpu(not_charged)
+        cpu0 = process_tree_cpu(ray_trees, charge_ray)
         t0 = time.perf_counter()
         await asyncio.gather(*(one(i) for i in range(count)))
         seconds = time.perf_counter() - t0
-        cpu = process_tree_cpu(not_charged) - cpu0
+        cpu1 = process_tree_cpu(ray_trees, charge_ray)
+        by_group = {group: cpu1[group] - cpu0[group] for group in cpu1}
+        cpu = sum(by_group.values())
         activations = len(timings)
         # Low load: one workflow at a time, the activation as the Worker sees it.
         timings.clear()
@@ -264,6 +279,9 @@ async def run_workload(
         p95_ms=round(_pct(latencies, 0.95) * 1000, 1),
         cpu_ms_per_wf=round(cpu / count * 1000, 2),
         activations=activations,
+        cpu_ms_per_wf_by_group={
+            group: round(seconds / count * 1000, 2) for group, seconds in by_group.items()
+        },
         first_activation_p50_us=round(statistics.median(first) * 1e6) if first else None,
         later_activation_p50_us=round(statistics.median(later) * 1e6) if later else None,
     )
@@ -352,7 +370,8 @@ async def main() -> None:
                             workload,
                             count,
                             args.concurrency,
-                            not_charged=ray_trees,
+                            ray_trees=ray_trees,
+                            charge_ray=False,
                         )
                     else:
                         assert ray_runner is not None
@@ -364,6 +383,7 @@ async def main() -> None:
                             count,
                             args.concurrency,
                             executors[name],
+                            ray_trees=ray_trees,
                         )
                     print(json.dumps(asdict(result)), flush=True)
                     results.append(result)
