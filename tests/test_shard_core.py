@@ -8,20 +8,25 @@ for the next runs of the templates the shard has created runs of.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Sequence
 
+import pytest
 import temporalio.bridge.proto.workflow_activation as wfact
+import temporalio.bridge.proto.workflow_completion as wfcomp
 import temporalio.converter
 import temporalio.workflow
 from temporalio.worker import WorkflowInstance, WorkflowInstanceDetails, WorkflowRunner
 
-from temporay.actors.shard import ShardCore
+from temporay.actors.shard import WATCHDOG_IDLE_S, ShardCore
 from temporay.actors.wire import RunKey
 from temporay.cluster.templates import TemplateBlob, TemplateCache
 from temporay.proto import hosting as pb
 from temporay.runtime.engine import TemporayWorkflowRunner
 from temporay.runtime.engines import EngineFactory
 from temporay.runtime.local_runner import LocalWorkflowRunner
+from tests import hosting_workflows
 from tests.instance_details import instance_details
 from tests.isolation_workflows import globals_state
 
@@ -29,26 +34,32 @@ CLASS = globals_state.GlobalsWorkflow
 DEFN = temporalio.workflow._Definition.must_from_class(CLASS)
 
 
-def _template() -> TemplateBlob:
-    """What a Worker sends for all its runs of CLASS (one template, one ID)."""
-    det = instance_details(
-        CLASS, run_id="any", workflow_id="any", task_queue="q", randomness_seed=3
-    )
+def _template(cls: type = CLASS) -> TemplateBlob:
+    """What a Worker sends for all its runs of ``cls`` (one template, one ID)."""
+    det = instance_details(cls, run_id="any", workflow_id="any", task_queue="q", randomness_seed=3)
     return TemplateCache().blob_for(det)
 
 
-def _first_batch(key: RunKey, blob: TemplateBlob) -> bytes:
+def _first_batch(
+    key: RunKey,
+    blob: TemplateBlob,
+    workflow_type: str = "GlobalsWorkflow",
+    argument: object = None,
+    budget_ms: int = 0,
+) -> bytes:
     act = wfact.WorkflowActivation(run_id=key.run_id)
     act.timestamp.FromSeconds(1_000_000_000)
     init = act.jobs.add().initialize_workflow
-    init.workflow_type = "GlobalsWorkflow"
+    init.workflow_type = workflow_type
     init.workflow_id = f"wf-{key.run_id}"
     init.randomness_seed = 3
     init.arguments.extend(
-        temporalio.converter.DataConverter.default.payload_converter.to_payloads([key.run_id])
+        temporalio.converter.DataConverter.default.payload_converter.to_payloads(
+            [key.run_id if argument is None else argument]
+        )
     )
     batch = pb.ActivationBatch()
-    item = batch.items.add()
+    item = batch.items.add(budget_ms=budget_ms)
     key.to_proto(item.key)
     item.activation = act.SerializeToString()
     item.spec.template_id = blob.template_id
@@ -162,5 +173,38 @@ def test_a_runner_of_unknown_ways_gets_no_converters_made_ahead() -> None:
             template.payload_converter_factory
         ] * 2
         assert [det.info.run_id for det in opaque.created] == ["run-1", "run-2"]
+    finally:
+        core.shutdown()
+
+
+@pytest.mark.parametrize("budget_ms", [40, 400])
+def test_the_watchdog_interrupts_an_activation_begun_while_it_sleeps(budget_ms: int) -> None:
+    """The watchdog sleeps until the earliest deadline it knows of, at most ``WATCHDOG_IDLE_S``:
+    an activation begun meanwhile, with less budget than that (40 ms) or more (400 ms), is still
+    interrupted by it (only the watchdog counts a deadlock), and answered with its stack."""
+    core = ShardCore("test", EngineFactory(LocalWorkflowRunner()), threads=2)
+    answer: list[bytes] = []
+    try:
+        time.sleep(WATCHDOG_IDLE_S / 2)  # the watchdog is asleep when the activation begins
+        key = RunKey("r", "spinning", 1)
+        batch = _first_batch(
+            key,
+            _template(hosting_workflows.DeadlockWorkflow),
+            "DeadlockWorkflow",
+            argument=10**12,  # hours of pure Python: only an interrupt ends it
+            budget_ms=budget_ms,
+        )
+        serving = threading.Thread(target=lambda: answer.append(core.run_batch(batch)), daemon=True)
+        serving.start()
+        serving.join(timeout=60)  # a liveness bound, not a measurement
+        assert answer, "the spinning activation was never interrupted"
+        (done,) = pb.BatchResult.FromString(answer[0]).done
+        assert done.run_lost
+        completion = wfcomp.WorkflowActivationCompletion.FromString(done.completion)
+        failure = completion.failed.failure
+        assert "TMPRL1101" in failure.message
+        assert "hosting_workflows.py" in failure.stack_trace  # the spinning loop itself
+        assert "total += i" in failure.stack_trace
+        assert pb.ShardStats.FromString(core.stats()).deadlocks == 1
     finally:
         core.shutdown()
