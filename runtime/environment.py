@@ -32,6 +32,8 @@ import temporalio.workflow
 from temporalio.worker._workflow_instance import _WorkflowBeingEvictedError
 from temporalio.workflow._event_groups import _capture_event_group_markers
 
+from .run_info import timestamp_ns
+
 if TYPE_CHECKING:
     from .handles import ActivityHandle, ChildWorkflowHandle, NexusOperationHandle
 
@@ -148,8 +150,7 @@ class RunEnvironment(asyncio.AbstractEventLoop):
         self.completion = wfcomp.WorkflowActivationCompletion()
         self.completion.successful.SetInParent()
         self.activation_error = None
-        ts = act.timestamp  # ToNanoseconds without its validation: core's timestamps are valid
-        self.time_ns = ts.seconds * 1_000_000_000 + ts.nanos
+        self.time_ns = timestamp_ns(act.timestamp)
         self.is_replaying = act.is_replaying
         self.available_flags = act.available_internal_flags
 

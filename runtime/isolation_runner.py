@@ -25,7 +25,7 @@ from .isolation_io import install_restrictions
 from .isolation_options import IsolationOptions
 from .isolation_plan import ModulePlan
 from .prepared import PreparedInstance, prepare_instance
-from .run_info import RunDetails
+from .run_info import RunDetails, timestamp_ns
 from .shims_state import CURRENT_RUN, RunState
 
 __all__ = ["IsolatedInstance", "IsolatedWorkflowRunner"]
@@ -165,8 +165,7 @@ class IsolatedInstance(WorkflowInstance):
 
     def activate(self, act: wfact.WorkflowActivation) -> wfcomp.WorkflowActivationCompletion:
         state = self.state
-        ts = act.timestamp  # ToNanoseconds without its validation: core's timestamps are valid
-        state.time_ns = ts.seconds * 1_000_000_000 + ts.nanos
+        state.time_ns = timestamp_ns(act.timestamp)
         for job in act.jobs:
             if job.HasField("update_random_seed"):
                 state.reseed(job.update_random_seed.randomness_seed)

@@ -29,7 +29,7 @@ import temporalio.converter
 import temporalio.workflow
 from temporalio.worker import WorkflowInstanceDetails
 
-__all__ = ["RunDetails", "details_from_activation", "initialize_job"]
+__all__ = ["RunDetails", "details_from_activation", "initialize_job", "timestamp_ns"]
 
 
 @dataclass(frozen=True)
@@ -200,6 +200,12 @@ _FIELD_NAMES = tuple(field.name for field in dataclasses.fields(temporalio.workf
 
 _EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)
 _NANOS_PER_SECOND = 1_000_000_000
+
+
+def timestamp_ns(ts: google.protobuf.timestamp_pb2.Timestamp) -> int:
+    """``ts.ToNanoseconds()`` without its validation (core's timestamps are valid): one Python
+    call where that made two, on every activation."""
+    return ts.seconds * _NANOS_PER_SECOND + ts.nanos
 
 
 def utc_datetime(ts: google.protobuf.timestamp_pb2.Timestamp) -> datetime:

@@ -27,7 +27,12 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from temporay.runtime.run_info import details_from_activation, duration, utc_datetime
+from temporay.runtime.run_info import (
+    details_from_activation,
+    duration,
+    timestamp_ns,
+    utc_datetime,
+)
 from tests.conftest import TEST_SEARCH_ATTRIBUTES
 from tests.differential.harness import RecordingRunner
 
@@ -159,6 +164,7 @@ def test_timestamps_convert_as_protobuf_converts_them() -> None:
         expected = ts.ToDatetime().replace(tzinfo=UTC)
         converted = utc_datetime(ts)
         assert converted == expected and converted.tzinfo is expected.tzinfo, (seconds, nanos)
+        assert timestamp_ns(ts) == ts.ToNanoseconds(), (seconds, nanos)
 
 
 def test_durations_convert_as_protobuf_converts_them() -> None:
