@@ -1,15 +1,17 @@
 """RayWorkflowRunner beside the SDK's own runners, same workflows, same run, same machine.
 
-    python -m bench.bench_hosting [--count 200] [--concurrency 20] [--out bench/results/hosting.json]
+    python -m bench.bench_hosting [--count 200] [--concurrency 20] [--low-load-rounds 30]
+        [--out bench/results/hosting.json]
 
 For each runner and workload: workflows/s, p50/p95 workflow latency, CPU per workflow summed over
 every process involved (this process running Worker and client, the Temporal dev server, and for
 the Ray runner every Ray process: GCS, raylet, dashboard, shards; also split by those groups),
-and the time of one activation
-at low load as the Worker sees it (from handing it to its executor until the completion is
-ready), a run's first one (with the instance's creation: the Ray runner creates the remote run
-inside it) apart from later ones; their difference to the in-process runners' is what hosting
-adds per activation.
+and the time of one activation at low load as the Worker sees it (from handing it to its executor
+until the completion is ready), a run's first one (with the instance's creation: the Ray runner
+creates the remote run inside it) apart from later ones. At low load the runners take turns, one
+workflow at a time, so that each round times all of them in the same moments; what hosting adds
+per activation is the median over rounds of the difference to ``temporay-local`` in the same
+round.
 
 ``temporay-local`` is ``LocalWorkflowRunner()`` (our engine, isolation and shims, no Ray): what
 the Ray runner costs on top of it is hosting. ``ray`` runs with ``HopExecutor``, as ``RayPlugin``
@@ -209,6 +211,10 @@ class Result:
     cpu_ms_per_wf_by_group: dict[str, float] = field(default_factory=dict)
     first_activation_p50_us: float | None = None
     later_activation_p50_us: float | None = None
+    first_added_us: float | None = None
+    """Median over low-load rounds of this runner's first activation minus ``temporay-local``'s
+    in the same round: what hosting adds."""
+    later_added_us: float | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -219,22 +225,22 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(int(q * len(ordered)), len(ordered) - 1)]
 
 
-async def run_workload(
-    client: Client,
-    runner_name: str,
-    runner: WorkflowRunner,
-    workload: str,
-    count: int,
-    concurrency: int,
-    executor_class: type[ThreadPoolExecutor] = ThreadPoolExecutor,
-    ray_trees: frozenset[int] = frozenset(),
-    charge_ray: bool = True,
-) -> Result:
-    timed_runner = TimedRunner(runner)
-    executor, timings = timed_executor(executor_class, timed_runner)
-    tq = f"bench-{runner_name}-{workload}-{uuid.uuid4().hex[:6]}"
-    run = WORKLOADS[workload]
-    async with Worker(
+@dataclass
+class Setup:
+    """One runner as the benchmark runs it: its name, the runner and the Worker's executor."""
+
+    name: str
+    runner: WorkflowRunner
+    executor_class: type[ThreadPoolExecutor] = ThreadPoolExecutor
+
+
+def _worker(
+    client: Client, setup: Setup, workload: str
+) -> tuple[Worker, ThreadPoolExecutor, Timings, str]:
+    timed_runner = TimedRunner(setup.runner)
+    executor, timings = timed_executor(setup.executor_class, timed_runner)
+    tq = f"bench-{setup.name}-{workload}-{uuid.uuid4().hex[:6]}"
+    worker = Worker(
         client,
         task_queue=tq,
         workflows=wf.ALL_WORKFLOWS,
@@ -242,9 +248,30 @@ async def run_workload(
         workflow_runner=timed_runner,
         workflow_task_executor=executor,
         max_cached_workflows=2000,
-    ):
-        # Warm up: caches, first-run imports, shard templates.
-        await asyncio.gather(*(run(client, tq, f"warm-{uuid.uuid4().hex}") for _ in range(5)))
+    )
+    return worker, executor, timings, tq
+
+
+async def _warm(client: Client, tq: str, workload: str) -> None:
+    """Caches, first-run imports, shard templates."""
+    run = WORKLOADS[workload]
+    await asyncio.gather(*(run(client, tq, f"warm-{uuid.uuid4().hex}") for _ in range(5)))
+
+
+async def run_workload(
+    client: Client,
+    setup: Setup,
+    workload: str,
+    count: int,
+    concurrency: int,
+    ray_trees: frozenset[int] = frozenset(),
+    charge_ray: bool = True,
+) -> Result:
+    """Throughput and CPU per workflow: ``count`` workflows, ``concurrency`` at a time."""
+    worker, executor, timings, tq = _worker(client, setup, workload)
+    run = WORKLOADS[workload]
+    async with worker:
+        await _warm(client, tq, workload)
         timings.clear()
         latencies: list[float] = []
         semaphore = asyncio.Semaphore(concurrency)
@@ -263,14 +290,9 @@ async def run_workload(
         by_group = {group: cpu1[group] - cpu0[group] for group in cpu1}
         cpu = sum(by_group.values())
         activations = len(timings)
-        # Low load: one workflow at a time, the activation as the Worker sees it.
-        timings.clear()
-        for i in range(min(count, 30)):
-            await run(client, tq, f"lo-{i}-{uuid.uuid4().hex[:8]}")
-        first, later = list(timings.first), list(timings.later)
     executor.shutdown()
     return Result(
-        runner=runner_name,
+        runner=setup.name,
         workload=workload,
         workflows=count,
         seconds=round(seconds, 2),
@@ -282,9 +304,71 @@ async def run_workload(
         cpu_ms_per_wf_by_group={
             group: round(seconds / count * 1000, 2) for group, seconds in by_group.items()
         },
-        first_activation_p50_us=round(statistics.median(first) * 1e6) if first else None,
-        later_activation_p50_us=round(statistics.median(later) * 1e6) if later else None,
     )
+
+
+@dataclass
+class LowLoad:
+    """One runner's activations at low load: per round, its workflow's first activation and the
+    median of its later ones (seconds; ``None``: that workflow had none)."""
+
+    first: list[float] = field(default_factory=list)
+    later: list[float | None] = field(default_factory=list)
+    all_later: list[float] = field(default_factory=list)
+
+
+async def low_load(
+    client: Client, setups: Sequence[Setup], workload: str, rounds: int
+) -> dict[str, LowLoad]:
+    """One workflow at a time, the runners taking turns (each round in a rotated order), so that
+    every runner's activations are timed in the same moments of the machine: its speed drifts
+    by up to 2x within minutes, which made runners timed one after another differ by more than
+    what hosting adds. All runners' Workers are up throughout; only one has work at a time."""
+    run = WORKLOADS[workload]
+    found = {setup.name: LowLoad() for setup in setups}
+    async with AsyncExitStack() as stack:
+        workers = []
+        for setup in setups:
+            worker, executor, timings, tq = _worker(client, setup, workload)
+            stack.callback(executor.shutdown)
+            await stack.enter_async_context(worker)
+            workers.append((setup.name, timings, tq))
+        for _, _, tq in workers:
+            await _warm(client, tq, workload)
+        for i in range(rounds):
+            shift = i % len(workers)
+            for name, timings, tq in workers[shift:] + workers[:shift]:
+                timings.clear()
+                await run(client, tq, f"lo-{i}-{uuid.uuid4().hex[:8]}")
+                seen = found[name]
+                if timings.first:
+                    seen.first.append(timings.first[0])
+                seen.later.append(statistics.median(timings.later) if timings.later else None)
+                seen.all_later.extend(timings.later)
+    return found
+
+
+def _paired_added_us(mine: Sequence[float | None], base: Sequence[float | None]) -> float | None:
+    """Median over rounds of (this runner's time - the base runner's time), in µs."""
+    diffs = [a - b for a, b in zip(mine, base, strict=False) if a is not None and b is not None]
+    return round(statistics.median(diffs) * 1e6) if diffs else None
+
+
+def add_low_load(results: Sequence[Result], found: dict[str, LowLoad], base: str) -> None:
+    for result in results:
+        seen = found.get(result.runner)
+        if seen is None:
+            continue
+        result.first_activation_p50_us = (
+            round(statistics.median(seen.first) * 1e6) if seen.first else None
+        )
+        result.later_activation_p50_us = (
+            round(statistics.median(seen.all_later) * 1e6) if seen.all_later else None
+        )
+        if base in found and result.runner != base:
+            ref = found[base]
+            result.first_added_us = _paired_added_us(seen.first, ref.first)
+            result.later_added_us = _paired_added_us(seen.later, ref.later)
 
 
 def _us(value: float | None) -> str:
@@ -294,7 +378,8 @@ def _us(value: float | None) -> str:
 def table(results: list[Result]) -> str:
     header = (
         "| workload | runner | wf/s | p50 ms | p95 ms | CPU ms/wf | CPU vs sandboxed | "
-        "first activation p50 µs | later activation p50 µs |\n|---|---|---|---|---|---|---|---|---|"
+        "first activation p50 µs | later activation p50 µs | first added µs | later added µs |"
+        "\n|---|---|---|---|---|---|---|---|---|---|---|"
     )
     rows = []
     base = {r.workload: r for r in results if r.runner == "sdk-sandboxed"}
@@ -305,9 +390,14 @@ def table(results: list[Result]) -> str:
         rows.append(
             f"| {r.workload} | {r.runner} | {r.wf_per_s} | {r.p50_ms} | {r.p95_ms} | "
             f"{r.cpu_ms_per_wf} | {ratio} | {_us(r.first_activation_p50_us)} | "
-            f"{_us(r.later_activation_p50_us)} |"
+            f"{_us(r.later_activation_p50_us)} | {_signed_us(r.first_added_us)} | "
+            f"{_signed_us(r.later_added_us)} |"
         )
     return "\n".join([header, *rows])
+
+
+def _signed_us(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.0f}"
 
 
 async def main() -> None:
@@ -321,6 +411,12 @@ async def main() -> None:
         "--runners",
         default=",".join(RUNNERS),
         help="a subset of " + ", ".join(RUNNERS + EXTRA_RUNNERS),
+    )
+    parser.add_argument(
+        "--low-load-rounds",
+        type=int,
+        default=30,
+        help="workflows per runner at low load, the runners taking turns",
     )
     parser.add_argument("--out", default="bench/results/hosting.json")
     args = parser.parse_args()
@@ -357,36 +453,36 @@ async def main() -> None:
                 stack.callback(ray.shutdown)
                 ray_trees = direct_children() - before
                 ray_runner = await stack.enter_async_context(RayWorkflowRunner(shards=args.shards))
+            setups = [
+                Setup(name, in_process[name])
+                if name in in_process
+                else Setup(name, ray_runner, executors[name])  # type: ignore[arg-type]
+                for name in runners
+            ]
             # Each workload's runners one after another, so that they meet the machine in the
-            # same state (its speed drifts over tens of minutes).
+            # same state (its speed drifts over tens of minutes); then all of them in turns at
+            # low load.
             for workload in workloads:
                 count = args.cpu_count if workload == "cpu" else args.count
-                for name in runners:
-                    if name in in_process:
-                        result = await run_workload(
-                            env.client,
-                            name,
-                            in_process[name],
-                            workload,
-                            count,
-                            args.concurrency,
-                            ray_trees=ray_trees,
-                            charge_ray=False,
-                        )
-                    else:
-                        assert ray_runner is not None
-                        result = await run_workload(
-                            env.client,
-                            name,
-                            ray_runner,
-                            workload,
-                            count,
-                            args.concurrency,
-                            executors[name],
-                            ray_trees=ray_trees,
-                        )
+                done: list[Result] = []
+                for setup in setups:
+                    in_ray = setup.name not in in_process
+                    result = await run_workload(
+                        env.client,
+                        setup,
+                        workload,
+                        count,
+                        args.concurrency,
+                        ray_trees=ray_trees,
+                        charge_ray=in_ray,
+                    )
                     print(json.dumps(asdict(result)), flush=True)
-                    results.append(result)
+                    done.append(result)
+                found = await low_load(env.client, setups, workload, args.low_load_rounds)
+                add_low_load(done, found, base="temporay-local")
+                for result in done:
+                    print(json.dumps(asdict(result)), flush=True)
+                results.extend(done)
     finally:
         await env.shutdown()
 
