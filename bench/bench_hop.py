@@ -29,7 +29,7 @@ from typing import Any
 import ray
 from temporalio.worker import Worker, WorkflowRunner
 
-from bench.bench_hosting import WORKLOADS, TimedRunner, Timings, timed_executor
+from bench.bench_hosting import STEPPED, WORKLOADS, TimedRunner, Timings, timed_executor
 from temporay import HopExecutor, LocalWorkflowRunner, RayWorkflowRunner
 from temporay.actors import transport
 from temporay.actors.shard import ShardCore
@@ -130,7 +130,11 @@ async def hosted(workload: str, workflows: int, rec: Recorder) -> dict[str, floa
                 before = ray.get(runner.registry.stats.remote())
                 rec.clear()
                 for i in range(workflows):
-                    await run(env.client, "hop", f"hop-{i}-{uuid.uuid4().hex[:6]}")
+                    wid = f"hop-{i}-{uuid.uuid4().hex[:6]}"
+                    if workload in STEPPED:  # as bench_hosting runs it at low load
+                        await STEPPED[workload](env.client, "hop", wid, rec.timings)
+                    else:
+                        await run(env.client, "hop", wid)
                 after = ray.get(runner.registry.stats.remote())
             executor.shutdown()
     finally:

@@ -180,9 +180,39 @@ async def _signals(client: Client, tq: str, wid: str) -> Any:
     return await handle.result()
 
 
+async def _until(done: Callable[[], bool]) -> None:
+    while not done():
+        await asyncio.sleep(0.001)
+
+
+async def _signals_one_by_one(client: Client, tq: str, wid: str, timings: Timings) -> Any:
+    """``signals`` at low load: each signal sent once the activation before it has completed,
+    so that every runner's later activations are the same, one signal each. Sent at once, as
+    under load, the signals reach the first activation or a later one depending on how fast
+    the runner answered, and later activations of different runners held different work."""
+    first, later = len(timings.first), len(timings.later)
+    handle = await client.start_workflow(wf.SignalQueryWorkflow.run, id=wid, task_queue=tq)
+    await _until(lambda: len(timings.first) > first)
+    for done, signal in enumerate(
+        (
+            handle.signal(wf.SignalQueryWorkflow.add, "a"),
+            handle.signal(wf.SignalQueryWorkflow.add, "b"),
+            handle.signal(wf.SignalQueryWorkflow.finish),
+        )
+    ):
+        await _until(lambda done=done: len(timings.later) == later + done)  # type: ignore[misc]
+        await signal
+    return await handle.result()
+
+
 RUNNERS = ("sdk-sandboxed", "sdk-unsandboxed", "temporay-local", "ray")
 EXTRA_RUNNERS = ("ray-thread",)
 """On request only: the Ray runner with the SDK's plain thread pool instead of ``HopExecutor``."""
+
+STEPPED: dict[str, Callable[[Client, str, str, Timings], Awaitable[Any]]] = {
+    "signals": _signals_one_by_one,
+}
+"""Workloads run differently at low load, so that each activation is the same for every runner."""
 
 WORKLOADS: dict[str, Callable[[Client, str, str], Awaitable[Any]]] = {
     "noop": lambda c, tq, wid: c.execute_workflow(wf.NoopWorkflow.run, id=wid, task_queue=tq),
@@ -215,6 +245,8 @@ class Result:
     """Median over low-load rounds of this runner's first activation minus ``temporay-local``'s
     in the same round: what hosting adds."""
     later_added_us: float | None = None
+    low_load_rounds_us: list[tuple[int | None, int | None]] = field(default_factory=list)
+    """Per low-load round: this runner's first activation and the median of its later ones."""
     notes: list[str] = field(default_factory=list)
 
 
@@ -339,7 +371,11 @@ async def low_load(
             shift = i % len(workers)
             for name, timings, tq in workers[shift:] + workers[:shift]:
                 timings.clear()
-                await run(client, tq, f"lo-{i}-{uuid.uuid4().hex[:8]}")
+                wid = f"lo-{i}-{uuid.uuid4().hex[:8]}"
+                if workload in STEPPED:
+                    await STEPPED[workload](client, tq, wid, timings)
+                else:
+                    await run(client, tq, wid)
                 seen = found[name]
                 if timings.first:
                     seen.first.append(timings.first[0])
@@ -354,6 +390,10 @@ def _paired_added_us(mine: Sequence[float | None], base: Sequence[float | None])
     return round(statistics.median(diffs) * 1e6) if diffs else None
 
 
+def _rounded_us(seconds: float | None) -> int | None:
+    return None if seconds is None else round(seconds * 1e6)
+
+
 def add_low_load(results: Sequence[Result], found: dict[str, LowLoad], base: str) -> None:
     for result in results:
         seen = found.get(result.runner)
@@ -365,6 +405,10 @@ def add_low_load(results: Sequence[Result], found: dict[str, LowLoad], base: str
         result.later_activation_p50_us = (
             round(statistics.median(seen.all_later) * 1e6) if seen.all_later else None
         )
+        result.low_load_rounds_us = [
+            (_rounded_us(first), _rounded_us(later))
+            for first, later in zip(seen.first, seen.later, strict=False)
+        ]
         if base in found and result.runner != base:
             ref = found[base]
             result.first_added_us = _paired_added_us(seen.first, ref.first)

@@ -103,7 +103,11 @@ RUNNERS: dict[str, Callable[[], WorkflowRunner]] = {
 
 def details(defn: temporalio.workflow._Definition, run: int) -> WorkflowInstanceDetails:
     return instance_details(
-        defn.cls, run_id=f"run-{run}", workflow_id=f"wf-{run}", task_queue="bench", randomness_seed=run
+        defn.cls,
+        run_id=f"run-{run}",
+        workflow_id=f"wf-{run}",
+        task_queue="bench",
+        randomness_seed=run,
     )
 
 
@@ -137,9 +141,7 @@ def new_run(runner: WorkflowRunner, defn: Any, case: Case, run: int) -> Workflow
     return instance
 
 
-def _per_round(
-    items: list[Any], rounds: int, step: Callable[[Any], None]
-) -> list[float]:
+def _per_round(items: list[Any], rounds: int, step: Callable[[Any], None]) -> list[float]:
     """Process CPU per item, for each of ``rounds`` consecutive slices of ``items``."""
     size = max(1, len(items) // rounds)
     results = []
