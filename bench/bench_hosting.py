@@ -344,7 +344,7 @@ class LowLoad:
     """One runner's activations at low load: per round, its workflow's first activation and the
     median of its later ones (seconds; ``None``: that workflow had none)."""
 
-    first: list[float] = field(default_factory=list)
+    first: list[float | None] = field(default_factory=list)
     later: list[float | None] = field(default_factory=list)
     all_later: list[float] = field(default_factory=list)
 
@@ -377,8 +377,7 @@ async def low_load(
                 else:
                     await run(client, tq, wid)
                 seen = found[name]
-                if timings.first:
-                    seen.first.append(timings.first[0])
+                seen.first.append(timings.first[0] if timings.first else None)
                 seen.later.append(statistics.median(timings.later) if timings.later else None)
                 seen.all_later.extend(timings.later)
     return found
@@ -399,15 +398,14 @@ def add_low_load(results: Sequence[Result], found: dict[str, LowLoad], base: str
         seen = found.get(result.runner)
         if seen is None:
             continue
-        result.first_activation_p50_us = (
-            round(statistics.median(seen.first) * 1e6) if seen.first else None
-        )
+        firsts = [first for first in seen.first if first is not None]
+        result.first_activation_p50_us = round(statistics.median(firsts) * 1e6) if firsts else None
         result.later_activation_p50_us = (
             round(statistics.median(seen.all_later) * 1e6) if seen.all_later else None
         )
         result.low_load_rounds_us = [
             (_rounded_us(first), _rounded_us(later))
-            for first, later in zip(seen.first, seen.later, strict=False)
+            for first, later in zip(seen.first, seen.later, strict=True)
         ]
         if base in found and result.runner != base:
             ref = found[base]
