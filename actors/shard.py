@@ -67,6 +67,7 @@ activation begun while it sleeps, with less budget left than this, is interrupte
 A fixed 20 ms tick made each shard's watchdog 0.5% of a core on an idle cluster."""
 
 WATCHDOG_MIN_SLEEP_S = 0.001
+"""The shortest the watchdog sleeps, so a deadline a moment away never makes it spin."""
 
 DEADLINE_GRACE_S = 0.1
 """After an item's deadline, how long a batch waits for the watchdog's interrupt to land."""
@@ -571,7 +572,7 @@ class ShardCore:
             with self._lock:
                 watched = [r for r in self._running.values() if r.deadlock is None]
             overdue = [r for r in watched if now >= r.deadline]
-            upcoming = min((r.deadline for r in watched if now < r.deadline), default=now + 1.0)
+            upcoming = min((r.deadline for r in watched if now < r.deadline), default=float("inf"))
             sleep_s = min(WATCHDOG_IDLE_S, max(upcoming - now, WATCHDOG_MIN_SLEEP_S))
             for record in overdue:
                 with record.lock:
