@@ -29,7 +29,13 @@ from typing import Any
 import ray
 from temporalio.worker import Worker, WorkflowRunner
 
-from bench.bench_hosting import STEPPED, WORKLOADS, TimedRunner, Timings, timed_executor
+from bench.bench_hosting import (
+    WORKLOADS,
+    TimedRunner,
+    Timings,
+    run_at_low_load,
+    timed_executor,
+)
 from temporay import HopExecutor, LocalWorkflowRunner, RayWorkflowRunner
 from temporay.actors import transport
 from temporay.actors.shard import ShardCore
@@ -131,10 +137,7 @@ async def hosted(workload: str, workflows: int, rec: Recorder) -> dict[str, floa
                 rec.clear()
                 for i in range(workflows):
                     wid = f"hop-{i}-{uuid.uuid4().hex[:6]}"
-                    if workload in STEPPED:  # as bench_hosting runs it at low load
-                        await STEPPED[workload](env.client, "hop", wid, rec.timings)
-                    else:
-                        await run(env.client, "hop", wid)
+                    await run_at_low_load(env.client, "hop", wid, workload, rec.timings)
                 after = ray.get(runner.registry.stats.remote())
             executor.shutdown()
     finally:

@@ -214,6 +214,18 @@ STEPPED: dict[str, Callable[[Client, str, str, Timings], Awaitable[Any]]] = {
 }
 """Workloads run differently at low load, so that each activation is the same for every runner."""
 
+
+async def run_at_low_load(
+    client: Client, tq: str, wid: str, workload: str, timings: Timings
+) -> Any:
+    """One workflow of ``workload`` as it runs at low load (``STEPPED`` if it has a way of its
+    own there), ``timings`` being its Worker's."""
+    stepped = STEPPED.get(workload)
+    if stepped is not None:
+        return await stepped(client, tq, wid, timings)
+    return await WORKLOADS[workload](client, tq, wid)
+
+
 WORKLOADS: dict[str, Callable[[Client, str, str], Awaitable[Any]]] = {
     "noop": lambda c, tq, wid: c.execute_workflow(wf.NoopWorkflow.run, id=wid, task_queue=tq),
     "activity": lambda c, tq, wid: c.execute_workflow(
@@ -356,7 +368,6 @@ async def low_load(
     every runner's activations are timed in the same moments of the machine: its speed drifts
     by up to 2x within minutes, which made runners timed one after another differ by more than
     what hosting adds. All runners' Workers are up throughout; only one has work at a time."""
-    run = WORKLOADS[workload]
     found = {setup.name: LowLoad() for setup in setups}
     async with AsyncExitStack() as stack:
         workers = []
@@ -371,11 +382,9 @@ async def low_load(
             shift = i % len(workers)
             for name, timings, tq in workers[shift:] + workers[:shift]:
                 timings.clear()
-                wid = f"lo-{i}-{uuid.uuid4().hex[:8]}"
-                if workload in STEPPED:
-                    await STEPPED[workload](client, tq, wid, timings)
-                else:
-                    await run(client, tq, wid)
+                await run_at_low_load(
+                    client, tq, f"lo-{i}-{uuid.uuid4().hex[:8]}", workload, timings
+                )
                 seen = found[name]
                 seen.first.append(timings.first[0] if timings.first else None)
                 seen.later.append(statistics.median(timings.later) if timings.later else None)
@@ -385,8 +394,8 @@ async def low_load(
 
 def _paired_added_us(mine: Sequence[float | None], base: Sequence[float | None]) -> float | None:
     """Median over rounds of (this runner's time - the base runner's time), in µs."""
-    diffs = [a - b for a, b in zip(mine, base, strict=False) if a is not None and b is not None]
-    return round(statistics.median(diffs) * 1e6) if diffs else None
+    diffs = [a - b for a, b in zip(mine, base, strict=True) if a is not None and b is not None]
+    return _rounded_us(statistics.median(diffs)) if diffs else None
 
 
 def _rounded_us(seconds: float | None) -> int | None:
@@ -399,9 +408,9 @@ def add_low_load(results: Sequence[Result], found: dict[str, LowLoad], base: str
         if seen is None:
             continue
         firsts = [first for first in seen.first if first is not None]
-        result.first_activation_p50_us = round(statistics.median(firsts) * 1e6) if firsts else None
+        result.first_activation_p50_us = _rounded_us(statistics.median(firsts)) if firsts else None
         result.later_activation_p50_us = (
-            round(statistics.median(seen.all_later) * 1e6) if seen.all_later else None
+            _rounded_us(statistics.median(seen.all_later)) if seen.all_later else None
         )
         result.low_load_rounds_us = [
             (_rounded_us(first), _rounded_us(later))
