@@ -23,6 +23,45 @@ from .routing import ShardChannel, ShardMember
 logger = logging.getLogger(__name__)
 
 DedicatedSpec = Collection[str] | Callable[[temporalio.workflow.Info], bool]
+"""How the runner keeps ``dedicated=``: type names, or a predicate on the run's ``Info``."""
+
+DedicatedOption = Collection[str | type] | str | type | Callable[[temporalio.workflow.Info], bool]
+"""What ``dedicated=`` accepts: workflow classes or type names (one or several), or a predicate."""
+
+
+def normalize_dedicated(spec: Any) -> DedicatedSpec:
+    """``dedicated=`` as the runner keeps it: a predicate, or a frozenset of type names.
+
+    Workflow classes (as ``Worker(workflows=[...])`` takes them) become their type names; a bare
+    name or class is taken as a one-item list; anything else is refused, naming the item."""
+    if isinstance(spec, str) or _workflow_name(spec) is not None:
+        spec = [spec]
+    elif callable(spec):
+        return spec  # type: ignore[no-any-return]
+    try:
+        items = list(spec)
+    except TypeError:
+        raise TypeError(
+            "dedicated= takes workflow classes or type names, or a predicate on the run's "
+            f"Info, not {spec!r}"
+        ) from None
+    names: set[str] = set()
+    for item in items:
+        name = item if isinstance(item, str) else _workflow_name(item)
+        if not name:
+            raise TypeError(
+                "dedicated= takes workflow classes (decorated with @workflow.defn) or workflow "
+                f"type names, not {item!r}"
+            )
+        names.add(name)
+    return frozenset(names)
+
+
+def _workflow_name(value: Any) -> str | None:
+    if not isinstance(value, type):
+        return None
+    defn = temporalio.workflow._Definition.from_class(value)
+    return defn.name if defn is not None and defn.name else None
 
 
 def wants_dedicated(spec: DedicatedSpec, info: temporalio.workflow.Info, cls: type) -> bool:

@@ -59,4 +59,3 @@ async def start_dev_server(
         dev_server_extra_args=list(extra_args),
         **kwargs,
     )
-

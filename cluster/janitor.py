@@ -16,6 +16,8 @@ class Chores(Protocol):
 
     def report_to_registry(self) -> None: ...
 
+    def check_cluster(self) -> str | None: ...
+
 
 class Janitor:
     """Holds only a weak reference to its runner, so an abandoned runner can be finalized."""
@@ -43,6 +45,7 @@ class Janitor:
             if owner is None:
                 return
             try:
+                owner.check_cluster()
                 owner.flush_disposals()
                 if time.monotonic() - last_report >= self.REPORT_PERIOD_S:
                     last_report = time.monotonic()

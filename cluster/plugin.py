@@ -17,6 +17,17 @@ from .executor import DEFAULT_MAX_WORKERS, HopExecutor
 from .runner import RayWorkflowRunner
 
 
+def _mark_never_started(worker: Worker) -> None:
+    """Let ``shutdown()`` and ``async with`` return for a Worker whose run ends before polling.
+
+    The Worker sets its shutdown-complete event only once ``_run`` starts (or fails its own
+    validation); a plugin that raises before calling ``next`` would otherwise leave
+    ``async with worker`` waiting forever on the error it should raise."""
+    event = getattr(worker, "_shutdown_complete_event", None)
+    if isinstance(event, asyncio.Event):
+        event.set()
+
+
 class RayPlugin(temporalio.worker.Plugin):
     """Runs every workflow of the Worker on Ray shard actors.
 
@@ -34,9 +45,20 @@ class RayPlugin(temporalio.worker.Plugin):
         self._shared = runner
         self._kwargs = runner_kwargs
         self._executors: weakref.WeakSet[HopExecutor] = weakref.WeakSet()
+        # Made now so that a bad option fails here, where it was given; the first Worker gets it.
+        self._spare = RayWorkflowRunner(**runner_kwargs) if runner is None else None
 
     def _new_runner(self) -> RayWorkflowRunner:
-        return self._shared if self._shared is not None else RayWorkflowRunner(**self._kwargs)
+        if self._shared is not None:
+            runner = self._shared
+        elif self._spare is not None:
+            runner, self._spare = self._spare, None
+        else:
+            runner = RayWorkflowRunner(**self._kwargs)
+        # Started when the Worker validates its workflows, without blocking its construction;
+        # run_worker / run_replayer wait for it before anything polls.
+        runner.start_in_background()
+        return runner
 
     def _owns(self, runner: RayWorkflowRunner) -> bool:
         return runner is not self._shared
@@ -49,7 +71,9 @@ class RayPlugin(temporalio.worker.Plugin):
         config["workflow_runner"] = runner
         config["unsandboxed_workflow_runner"] = runner
         if config.get("workflow_task_executor") is None:
-            executor = HopExecutor(config.get("max_concurrent_workflow_tasks") or DEFAULT_MAX_WORKERS)
+            executor = HopExecutor(
+                config.get("max_concurrent_workflow_tasks") or DEFAULT_MAX_WORKERS
+            )
             self._executors.add(executor)
             config["workflow_task_executor"] = executor
         return config
@@ -62,7 +86,11 @@ class RayPlugin(temporalio.worker.Plugin):
             if not isinstance(runner, RayWorkflowRunner):
                 await next(worker)
                 return
-            await asyncio.to_thread(runner.start)
+            try:
+                await asyncio.wrap_future(runner.begin_start(retry_failed=False))
+            except BaseException:
+                _mark_never_started(worker)
+                raise
             bridge_worker = worker._bridge_worker
             runner.attach_worker(bridge_worker, asyncio.get_running_loop())
             try:
@@ -99,7 +127,7 @@ class RayPlugin(temporalio.worker.Plugin):
                 async with next(replayer, histories) as results:
                     yield results
                 return
-            await asyncio.to_thread(runner.start)
+            await asyncio.wrap_future(runner.begin_start(retry_failed=False))
             try:
                 async with next(replayer, histories) as results:
                     yield results

@@ -17,6 +17,7 @@ import ray
 from temporay.actors.shard import READY_COPIES_PER_CLASS, Shard
 from temporay.actors.transport import Endpoint, RayCallTransport, SocketTransport
 
+from .options import TRANSPORTS
 from .routing import CallFailure, ShardChannel, ShardMember, Transport
 
 logger = logging.getLogger(__name__)
@@ -31,8 +32,6 @@ STUCK_THREADS_LIMIT = 4
 """Threads of a shard still stuck in activations the watchdog gave up on (blocked in C code, out
 of reach of its interrupt) before the shard is recycled: each holds its run's memory and a
 thread for good."""
-
-TRANSPORTS = ("socket", "ray")
 
 
 @dataclass(frozen=True)
@@ -51,6 +50,22 @@ class ShardSettings:
     replace_lost: bool = True
     ready_copies: int = READY_COPIES_PER_CLASS
     actor_options: tuple[tuple[str, Any], ...] = ()
+
+
+class ShardStartError(RuntimeError):
+    """A shard did not start in time (short of resources, or its runtime_env failed)."""
+
+
+def _resource_hint(settings: ShardSettings) -> str:
+    want = settings.count * settings.num_cpus
+    free = ray.available_resources().get("CPU", 0.0) if ray.is_initialized() else 0.0
+    if want > 0:
+        return (
+            f"{settings.count} shards x {settings.num_cpus:g} CPU = {want:g} CPU wanted, "
+            f"{free:g} CPU free in the cluster; lower shards= or shard_num_cpus=, or add nodes "
+            "(`ray status` shows who holds what)"
+        )
+    return "check the shard's log (`ray logs`, or the dashboard) for a failed runtime_env"
 
 
 def ping(handle: Any, timeout: float) -> str | None:
@@ -95,9 +110,9 @@ class ShardPool:
         for member in members:
             instance = ping(member.handle, max(deadline - time.monotonic(), 0.1))
             if instance is None:
-                raise RuntimeError(
-                    f"shard {member.name} did not start within {timeout:.0f}s "
-                    "(is the Ray cluster short of resources? see shard_num_cpus)"
+                raise ShardStartError(
+                    f"shard {member.name} did not start within {timeout:.0f}s: "
+                    f"{_resource_hint(self._settings)}"
                 )
             self._admit(member, instance)
 
@@ -186,7 +201,9 @@ class ShardPool:
             self._closing = True
             channels = list(self._channels)
         self._closed.set()
-        refs = [c.member.handle.drop_router.remote(self.router_id) for c in channels if c.member.alive]
+        refs = [
+            c.member.handle.drop_router.remote(self.router_id) for c in channels if c.member.alive
+        ]
         dropped = 0
         try:
             for count in ray.get(refs, timeout=timeout):

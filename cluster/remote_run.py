@@ -61,6 +61,11 @@ class RunHost(Protocol):
 
     def forget(self, run: RemoteRun) -> None: ...
 
+    def check_cluster(self) -> str | None:
+        """Why no run can be hosted any more (Ray went away under the runner), or ``None``;
+        cheap: flag checks."""
+        ...
+
 
 class Begun:
     """An activation ``RemoteRun.begin`` prepared (and perhaps sent) on the Worker's event loop."""
@@ -125,6 +130,7 @@ class RemoteRun(WorkflowInstance):
         """Prepare the activation and send it if the line to the shard is free, on the Worker's
         event loop: nothing here waits (no shard started, no connection opened, no large
         request sent). ``None``: leave it all to ``activate``. Never raises."""
+        self._note_cluster()
         if self.closed or self.lost is not None or _is_eviction(act):
             return None
         placing = self._channel is None
@@ -182,7 +188,14 @@ class RemoteRun(WorkflowInstance):
 
     # --- internals ----------------------------------------------------------------------------------
 
+    def _note_cluster(self) -> None:
+        # Asked on every activation: the janitor's periodic check may not have run yet.
+        lost = self._host.check_cluster()
+        if lost is not None and self.lost is None:
+            self.lost = lost
+
     def _check_usable(self) -> None:
+        self._note_cluster()
         if self.closed:
             raise RunnerClosedError("the RayWorkflowRunner hosting this run was closed")
         if self.lost is not None:

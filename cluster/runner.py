@@ -16,6 +16,7 @@ import threading
 import uuid
 import weakref
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -38,10 +39,18 @@ from temporay.runtime.externs import METRIC_METER_EXTERN, MetricReplayer
 from temporay.runtime.local_runner import LocalWorkflowRunner
 from temporay.runtime.placement import DEDICATED_MARKER
 
-from .connect import cluster_cpus, connect_ray
-from .dedicated import DedicatedPool, DedicatedSpec, wants_dedicated
+from .connect import DEFAULT_CONNECT_TIMEOUT_S, RayLease, acquire_ray, cluster_cpus, release_ray
+from .dedicated import (
+    DedicatedOption,
+    DedicatedPool,
+    normalize_dedicated,
+    wants_dedicated,
+)
 from .janitor import Janitor
-from .pool import TRANSPORTS, NoLiveShardError, ShardPool, ShardSettings
+from .main_script import check_main_guard
+from .options import validate_runner_options
+from .placement import check_resources
+from .pool import NoLiveShardError, ShardPool, ShardSettings
 from .remote_run import RemoteRun, RunnerClosedError, ShardLostError
 from .routing import ShardChannel, ShardMember
 from .templates import TemplateCache
@@ -52,13 +61,21 @@ DEFAULT_DEADLOCK_BUDGET_S = 1.75
 """Below the Worker's own 2 s deadlock timeout, leaving room to answer with a clear failure."""
 
 
+CLUSTER_LOST = "the Ray cluster this runner used was shut down under it"
+
+
 class RayWorkflowRunner(WorkflowRunner):
     """Hosts workflow runs on Ray shard actors.
 
     Args:
-        address: Ray cluster to connect to; ``None`` uses the ambient cluster (``ray.init`` done
-            already, or ``RAY_ADDRESS``), else starts a local one that this runner owns.
+        address: Ray cluster to connect to; ``None``: this process's connection if it has one,
+            else ``RAY_ADDRESS``, else a running ``ray start`` cluster, else a local cluster
+            that temporay starts (and stops when the last runner using it closes).
         shards: Number of shard actors; defaults to the cluster's CPUs.
+        connect_timeout: Seconds to reach an existing Ray cluster before failing with one
+            ``RayConnectError`` (a local cluster gets longer to start).
+        shard_start_timeout: Seconds for the shards to start (e.g. waiting for resources)
+            before failing with ``ShardStartError`` (which names the CPU wanted and free).
         engine: What runs workflow code inside a shard: ``"temporay"`` (our runtime, the
             default), ``"sdk"`` (the SDK's own instance) or any ``WorkflowRunner`` instance, e.g.
             the SDK's ``SandboxedWorkflowRunner()``.
@@ -70,7 +87,9 @@ class RayWorkflowRunner(WorkflowRunner):
             ``py_modules`` to decide yourself.
         namespace: Ray namespace of the actors.
         shard_threads: Threads per shard for concurrent activations.
-        shard_num_cpus: Logical CPUs each shard reserves.
+        shard_num_cpus: Logical CPUs each shard reserves (default 0: shards host runs and use
+            CPU as their workflows do, so several runners can share a small cluster; give 1 to
+            have shards claim cores, e.g. for an autoscaler to add nodes).
         deadlock_budget: Seconds an activation may take before it fails as a deadlock (the
             Worker's own limit is 2 s); ``None`` disables it (debug mode).
         max_inflight_per_shard: Requests in flight per shard before activations are batched.
@@ -100,17 +119,36 @@ class RayWorkflowRunner(WorkflowRunner):
         runtime_env: dict[str, Any] | None = None,
         namespace: str = "temporay",
         shard_threads: int = 32,
-        shard_num_cpus: float = 1.0,
+        shard_num_cpus: float = 0.0,
         deadlock_budget: float | None = DEFAULT_DEADLOCK_BUDGET_S,
         max_inflight_per_shard: int = 2,
         max_batch: int = 256,
         transport: str = "socket",
-        dedicated: DedicatedSpec = (),
+        dedicated: DedicatedOption = (),
         dedicated_warm: int = 1,
         dedicated_max_idle: int = 4,
         dedicated_actor_options: dict[str, Any] | None = None,
         ray_init_kwargs: dict[str, Any] | None = None,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_S,
+        shard_start_timeout: float = 60.0,
     ) -> None:
+        validate_runner_options(
+            address=address,
+            shards=shards,
+            shard_threads=shard_threads,
+            shard_num_cpus=shard_num_cpus,
+            deadlock_budget=deadlock_budget,
+            max_inflight_per_shard=max_inflight_per_shard,
+            max_batch=max_batch,
+            transport=transport,
+            namespace=namespace,
+            runtime_env=runtime_env,
+            dedicated_warm=dedicated_warm,
+            dedicated_max_idle=dedicated_max_idle,
+            ray_init_kwargs=ray_init_kwargs,
+            connect_timeout=connect_timeout,
+            shard_start_timeout=shard_start_timeout,
+        )
         self.router_id = uuid.uuid4().hex
         self._address = address
         self._shard_count = shards
@@ -132,14 +170,20 @@ class RayWorkflowRunner(WorkflowRunner):
         self.deadlock_budget = deadlock_budget
         self._max_inflight = max_inflight_per_shard
         self._max_batch = max_batch
-        if transport not in TRANSPORTS:
-            raise ValueError(f"transport must be one of {TRANSPORTS}, not {transport!r}")
         self._transport = transport
-        self._dedicated_spec = dedicated
+        self._dedicated_spec = normalize_dedicated(dedicated)
         self._dedicated_warm = dedicated_warm
         self._dedicated_max_idle = dedicated_max_idle
         self._dedicated_options = dict(dedicated_actor_options or {"num_cpus": 0})
         self._ray_init_kwargs = ray_init_kwargs
+        self._connect_timeout = connect_timeout
+        self._shard_start_timeout = shard_start_timeout
+        # Where the start happens when nobody started the runner: on the Worker's construction
+        # (blocking, like the SDK sandbox's validation), or in the background (RayPlugin, which
+        # then waits for it before the Worker polls).
+        self._start_in_background = False
+        self._start_future: Future[RayWorkflowRunner] | None = None
+        self._future_lock = threading.Lock()
         self._code_objects: dict[Any, None] = {}
         self._templates = TemplateCache()
         self._start_lock = threading.RLock()
@@ -157,8 +201,17 @@ class RayWorkflowRunner(WorkflowRunner):
 
     def prepare_workflow(self, defn: temporalio.workflow._Definition) -> None:
         # Validate with the engine here, at Worker construction, rather than fail on every shard.
+        check_main_guard(defn)
         self._engine.prepare_workflow(defn)
         self._code_objects[defn.cls] = None
+        if self._state.pool is None and not self._state.closed:
+            # No activation may wait for Ray inside the Worker's 2 s deadlock budget, and the
+            # SDK gives a runner no asynchronous hook between construction and the first
+            # activation: so the start happens here (see docs/design-notes.md, "Cold start").
+            if self._start_in_background:
+                self.begin_start(retry_failed=False)
+            else:
+                self.start()
         shipped = self._state.shipped_roots
         if shipped is not None:
             missing = [r for r in source_roots_for([defn.cls]) if r not in shipped]
@@ -199,65 +252,120 @@ class RayWorkflowRunner(WorkflowRunner):
     def started(self) -> bool:
         return self._state.pool is not None
 
+    def start_in_background(self) -> None:
+        """Start on the Worker's construction without blocking it (``RayPlugin`` then awaits
+        ``begin_start()`` before the Worker polls)."""
+        self._start_in_background = True
+
+    def begin_start(self, retry_failed: bool = True) -> Future[RayWorkflowRunner]:
+        """Start on a thread of its own; the future holds the runner or the start's error.
+
+        A start already under way (or done) is shared; a failed one is tried again only with
+        ``retry_failed``."""
+        with self._future_lock:
+            future = self._start_future
+            failed = future is not None and future.done() and future.exception() is not None
+            if future is None or (failed and retry_failed):
+                future = Future()
+                self._start_future = future
+                threading.Thread(
+                    target=self._start_into, args=(future,), name="temporay-start", daemon=True
+                ).start()
+            return future
+
+    def _start_into(self, future: Future[RayWorkflowRunner]) -> None:
+        try:
+            future.set_result(self._start_now())
+        except BaseException as err:
+            future.set_exception(err)
+
     def start(self) -> RayWorkflowRunner:
-        """Connect to Ray and start the shards (idempotent). Blocking: call it off the event loop."""
+        """Connect to Ray and start the shards (idempotent). Blocking: call it off the event loop.
+
+        Raises ``RayConnectError`` when Ray cannot be reached within ``connect_timeout`` and
+        ``ShardPlacementError`` when the cluster cannot hold the shards, ``ShardStartError``
+        when they did not start within ``shard_start_timeout``."""
+        with self._future_lock:
+            future = self._start_future
+        if future is not None and not future.done():
+            return future.result()
+        return self._start_now()
+
+    def _start_now(self) -> RayWorkflowRunner:
         with self._start_lock:
             if self._state.closed:
                 raise RunnerClosedError("this RayWorkflowRunner was closed")
             if self._state.pool is not None:
                 return self
-            if self._state.ever_started:
-                raise RunnerClosedError("this RayWorkflowRunner lost its Ray connection")
-            self._state.ever_started = True
-            self._state.owns_ray = connect_ray(self._address, self._ray_init_kwargs)
-            count = self._shard_count or cluster_cpus()
-            runtime_env = runtime_env_for(self._code_objects, self._runtime_env)
-            if self._runtime_env is None or not (
-                {"py_modules", "working_dir"} & set(self._runtime_env)
-            ):
-                self._state.shipped_roots = set(runtime_env.get("py_modules", []))
-            engine_spec = self._engine.arguments["engine"]
-            engine_factory = dumps_code(
-                EngineFactory(self._engine),
-                ship_main=uses_main([type(engine_spec)]),
-            )
-            settings = ShardSettings(
-                count=count,
-                threads=self._shard_threads,
-                max_concurrency=max(self._max_inflight * 8, 16),
-                num_cpus=self._shard_num_cpus,
-                max_inflight=self._max_inflight,
-                max_batch=self._max_batch,
-                namespace=self._namespace,
-                runtime_env=upload_local_paths(runtime_env),
-                engine_factory=engine_factory,
-                transport=self._transport,
-            )
-            registry = Registry.options(  # type: ignore[attr-defined]
-                name=f"temporay-registry-{self.router_id[:8]}", namespace=self._namespace
-            ).remote(f"temporay-{self.router_id[:8]}")
-            registry.register_router.remote(self.router_id, {"shards": count})
-            self._state.registry = registry
-            # Only weak references from what teardown keeps (the pool) back to the runner, or the
-            # finalizer could never run.
-            pool = ShardPool(
-                self.router_id,
-                settings,
-                registry=registry,
-                on_shard_lost=_weak_callback(self._shard_lost),
-            )
+            if self._state.cluster_lost:
+                raise RunnerClosedError("this RayWorkflowRunner lost its Ray cluster")
+            lease = acquire_ray(self._address, self._ray_init_kwargs, self._connect_timeout)
             try:
-                pool.start()
+                self._start_shards()
             except BaseException:
-                pool.close(timeout=1.0)
+                self._abandon_start()
+                release_ray(lease)
                 raise
-            self._state.pool = pool
-            self._state.settings = settings
-            if self._needs_dedicated():
-                self._dedicated_pool()
-            self._state.janitor = Janitor(self)
-            self._state.janitor.start()
+            self._state.ray_lease = lease
         return self
+
+    def _abandon_start(self) -> None:
+        registry, self._state.registry = self._state.registry, None
+        if registry is not None:
+            try:
+                ray.kill(registry, no_restart=True)
+            except Exception:
+                pass
+
+    def _start_shards(self) -> None:
+        count = self._shard_count or cluster_cpus()
+        check_resources(self.router_id, count, self._shard_num_cpus)
+        runtime_env = runtime_env_for(self._code_objects, self._runtime_env)
+        if self._runtime_env is None or not (
+            {"py_modules", "working_dir"} & set(self._runtime_env)
+        ):
+            self._state.shipped_roots = set(runtime_env.get("py_modules", []))
+        engine_spec = self._engine.arguments["engine"]
+        engine_factory = dumps_code(
+            EngineFactory(self._engine),
+            ship_main=uses_main([type(engine_spec)]),
+        )
+        settings = ShardSettings(
+            count=count,
+            threads=self._shard_threads,
+            max_concurrency=max(self._max_inflight * 8, 16),
+            num_cpus=self._shard_num_cpus,
+            max_inflight=self._max_inflight,
+            max_batch=self._max_batch,
+            namespace=self._namespace,
+            runtime_env=upload_local_paths(runtime_env),
+            engine_factory=engine_factory,
+            transport=self._transport,
+        )
+        registry = Registry.options(  # type: ignore[attr-defined]
+            name=f"temporay-registry-{self.router_id[:8]}", namespace=self._namespace
+        ).remote(f"temporay-{self.router_id[:8]}")
+        registry.register_router.remote(self.router_id, {"shards": count})
+        self._state.registry = registry
+        # Only weak references from what teardown keeps (the pool) back to the runner, or the
+        # finalizer could never run.
+        pool = ShardPool(
+            self.router_id,
+            settings,
+            registry=registry,
+            on_shard_lost=_weak_callback(self._shard_lost),
+        )
+        try:
+            pool.start(timeout=self._shard_start_timeout)
+        except BaseException:
+            pool.close(timeout=1.0)
+            raise
+        self._state.pool = pool
+        self._state.settings = settings
+        if self._needs_dedicated():
+            self._dedicated_pool()
+        self._state.janitor = Janitor(self)
+        self._state.janitor.start()
 
     def close(self, drain_timeout: float = 10.0) -> None:
         """Drain every run (unwinding its coroutines on its shard) and tear all actors down."""
@@ -316,7 +424,9 @@ class RayWorkflowRunner(WorkflowRunner):
 
     def place_at_once(self, run: RemoteRun) -> ShardChannel | None:
         pool = self._state.pool
-        if pool is None or wants_dedicated(self._dedicated_spec, run.get_info(), run.workflow_class):
+        if pool is None or wants_dedicated(
+            self._dedicated_spec, run.get_info(), run.workflow_class
+        ):
             return None  # the shards are still to start, or the run waits for an actor of its own
         try:
             return pool.place()
@@ -384,15 +494,38 @@ class RayWorkflowRunner(WorkflowRunner):
 
     def _pool(self) -> ShardPool:
         pool = self._state.pool
+        if self._state.cluster_lost:
+            raise RunnerClosedError(CLUSTER_LOST)
         if pool is None:
             if self._state.closed:
                 raise RunnerClosedError("this RayWorkflowRunner was closed")
-            # Not warmed by the plugin or a `with` block: start now, on this executor thread
-            # (the first activations may then exceed the Worker's deadlock timeout and retry).
+            # Only for callers outside a Worker: prepare_workflow has started it for Workers.
             self.start()
             pool = self._state.pool
             assert pool is not None
         return pool
+
+    def check_cluster(self) -> str | None:
+        """A runner whose Ray went away under it (``ray.shutdown()`` elsewhere in the process)
+        says so once and fails its runs' tasks clearly instead of waiting on dead actors.
+        Returns why, once lost."""
+        if self._state.cluster_lost:
+            return CLUSTER_LOST
+        if self._state.closed or self._state.pool is None or ray.is_initialized():
+            return None
+        self._state.cluster_lost = True
+        with self._runs_lock:
+            runs = list(self._runs.values())
+        for run in runs:
+            run.lost = CLUSTER_LOST
+        logger.error(
+            "RayWorkflowRunner %s: %s; its %d runs fail their workflow tasks until the Worker "
+            "stops. Keep Ray up while a Worker uses it, or stop the Worker first.",
+            self.router_id[:8],
+            CLUSTER_LOST,
+            len(runs),
+        )
+        return CLUSTER_LOST
 
     def _metric_replayer(self, det_meter_fn: Callable[[], Any] | None) -> MetricReplayer | None:
         if det_meter_fn is None:
@@ -406,7 +539,9 @@ class RayWorkflowRunner(WorkflowRunner):
 
     def placed(self, run: RemoteRun) -> None:
         info = run.get_info()
-        self._placements.append((run.key.run_id, info.workflow_id, info.workflow_type, run.shard_name))
+        self._placements.append(
+            (run.key.run_id, info.workflow_id, info.workflow_type, run.shard_name)
+        )
 
     def forget(self, run: RemoteRun) -> None:
         with self._runs_lock:
@@ -470,8 +605,8 @@ class _RunnerState:
     settings: ShardSettings | None = None
     registry: Any = None
     janitor: Janitor | None = None
-    owns_ray: bool = False
-    ever_started: bool = False
+    ray_lease: RayLease | None = None
+    cluster_lost: bool = False
     shipped_roots: set[str] | None = None
     closed: bool = False
     drain_timeout: float = 10.0
@@ -481,7 +616,10 @@ def _teardown(state: _RunnerState) -> None:
     state.closed = True
     if state.janitor is not None:
         state.janitor.stop()
+    lease, state.ray_lease = state.ray_lease, None
     if not ray.is_initialized():
+        if lease is not None:
+            release_ray(lease)
         return  # Ray is gone already (interpreter exit): our actors died with it
     for pool in (state.pool, state.dedicated):
         if pool is None:
@@ -495,8 +633,14 @@ def _teardown(state: _RunnerState) -> None:
             ray.kill(state.registry, no_restart=True)
         except Exception:
             pass
-    if state.owns_ray and ray.is_initialized():
-        ray.shutdown()
+    if lease is not None:
+        release_ray(lease)  # the last runner out shuts down a cluster temporay started
 
 
-__all__ = ["NoLiveShardError", "RayWorkflowRunner", "RemoteRun", "RunnerClosedError", "ShardLostError"]
+__all__ = [
+    "NoLiveShardError",
+    "RayWorkflowRunner",
+    "RemoteRun",
+    "RunnerClosedError",
+    "ShardLostError",
+]

@@ -60,9 +60,7 @@ class TemplateCache:
             return self._blobs.setdefault(fingerprint, blob)
 
 
-def _build(
-    det: WorkflowInstanceDetails, factory: Callable[[], Any], owner: Any
-) -> TemplateBlob:
+def _build(det: WorkflowInstanceDetails, factory: Callable[[], Any], owner: Any) -> TemplateBlob:
     if isinstance(owner, temporalio.converter.DataConverter):
         # The codec and external storage stay here: the Worker applies them.
         stripped = dataclasses.replace(owner, payload_codec=None, external_storage=None)

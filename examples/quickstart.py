@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
+import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -103,7 +105,41 @@ async def process_order(client: Client, task_queue: str, i: int) -> Receipt:
     return await handle.result()
 
 
-async def main() -> None:
+class StopOnSignal:
+    """SIGINT/SIGTERM cancel the main task, so that the ``finally`` blocks stop the Worker, its
+    shards, Ray and the dev server; the script then exits with 128 + the signal's number."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._task = asyncio.current_task()
+        self.install()
+
+    def install(self) -> None:
+        # Installed again once Ray is up: ray.init adds a crash handler that prints a stack dump
+        # on SIGTERM before passing it on.
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._on_signal, sig)
+
+    def _on_signal(self, sig: int) -> None:
+        if self.received is None and self._task is not None:
+            self.received = sig
+            self._task.cancel()
+
+
+async def main() -> int:
+    stop = StopOnSignal()
+    try:
+        await run_quickstart(stop)
+    except asyncio.CancelledError:
+        if stop.received is None:
+            raise
+        print(f"Stopped by {signal.Signals(stop.received).name}; everything it started is stopped.")
+        return 128 + stop.received
+    return 0
+
+
+async def run_quickstart(stop: StopOnSignal) -> None:
     parser = argparse.ArgumentParser(description="temporay quickstart")
     parser.add_argument("--orders", type=int, default=50)
     parser.add_argument("--shards", type=int, default=None, help="default: the cluster's CPUs")
@@ -128,12 +164,11 @@ async def main() -> None:
             activities=[charge_card],
             plugins=[RayPlugin(shards=args.shards)],  # <- the one line
         )
-        async with worker:
+        async with worker:  # RayPlugin starts polling once the shards can serve
             runner = worker.config(active_config=True)["workflow_runner"]
             assert isinstance(runner, RayWorkflowRunner)
-            while not runner.started:
-                await asyncio.sleep(0.1)
-            print(f"Ray shards up: {[c.member.name for c in runner._pool().channels()]}")
+            await asyncio.wrap_future(runner.begin_start())  # Ray and the shards are up
+            stop.install()
             started = time.perf_counter()
             receipts = await asyncio.gather(
                 *(process_order(client, task_queue, i) for i in range(args.orders))
@@ -160,4 +195,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    sys.exit(asyncio.run(main()))

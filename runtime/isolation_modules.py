@@ -13,10 +13,12 @@ from __future__ import annotations
 import ast
 import functools
 import inspect
+import logging
 import os
 import site
 import sys
 import sysconfig
+import threading
 import types
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -24,6 +26,8 @@ from typing import Any
 
 from .isolation_imports import OwnModuleTree
 from .isolation_options import IsolationOptions
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["OwnModules", "SourceFacts", "defined_in", "home_module", "resolve_import"]
 
@@ -107,14 +111,61 @@ def resolve_import(package: str, level: int, module: str | None) -> str:
     return f"{parent}.{module}" if module and parent else (module or parent)
 
 
+def _parse_in_fresh_thread(source: str) -> ast.Module:
+    """``ast.parse`` on a thread of its own: CPython 3.11 raises ``SystemError`` ("AST
+    constructor recursion depth mismatch") or ``RecursionError`` parsing a large module under a
+    deep stack (a Worker built deep inside a test runner), which a fresh stack does not."""
+    result: list[ast.Module | BaseException] = []
+
+    def parse() -> None:
+        try:
+            result.append(ast.parse(source))
+        except BaseException as err:
+            result.append(err)
+
+    thread = threading.Thread(target=parse, name="temporay-parse")
+    thread.start()
+    thread.join()
+    if isinstance(result[0], BaseException):
+        raise result[0]
+    return result[0]
+
+
+_unreadable_logged: set[str] = set()
+
+
+def _parse_source(module: types.ModuleType) -> ast.Module | None:
+    """The module's syntax tree, or ``None`` (logged once per module) when its source cannot be
+    had or parsed: isolation then knows less about its imports, and never fails because of it."""
+    try:
+        source = inspect.getsource(module)
+    except (OSError, TypeError):
+        return None  # no source (C extension, frozen, REPL): nothing to read, nothing to say
+    try:
+        try:
+            return ast.parse(source)
+        except (RecursionError, SystemError, MemoryError):
+            return _parse_in_fresh_thread(source)
+    except Exception as err:
+        if module.__name__ not in _unreadable_logged:
+            _unreadable_logged.add(module.__name__)
+            logger.warning(
+                "temporay isolation could not parse the source of module %s (%s: %s); its "
+                "imports are treated as the run's own",
+                module.__name__,
+                type(err).__name__,
+                err,
+            )
+        return None
+
+
 def _source_facts(module: types.ModuleType) -> SourceFacts:
     """Read once from the module's source: modules imported inside ``with
     workflow.unsafe.imports_passed_through():`` blocks, and where ``from M import name`` names
     come from."""
     facts = SourceFacts()
-    try:
-        tree = ast.parse(inspect.getsource(module))
-    except (OSError, TypeError, SyntaxError):
+    tree = _parse_source(module)
+    if tree is None:
         return facts
     package = module.__package__ or ""
     for node in ast.walk(tree):

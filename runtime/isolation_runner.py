@@ -8,6 +8,7 @@ the import hook and the audit hook look at.
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 from collections.abc import Sequence
@@ -23,10 +24,12 @@ from temporalio.worker._command_aware_visitor import CommandInfo
 from . import frozen
 from .isolation_io import install_restrictions
 from .isolation_options import IsolationOptions
-from .isolation_plan import ModulePlan
+from .isolation_plan import ModulePlan, UnsupportedWorkflowModuleError
 from .prepared import PreparedInstance, prepare_instance
 from .run_info import RunDetails, timestamp_ns
 from .shims_state import CURRENT_RUN, RunState
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["IsolatedInstance", "IsolatedWorkflowRunner"]
 
@@ -67,20 +70,37 @@ class IsolatedWorkflowRunner(WorkflowRunner):
         self.shims = shims or strict
         self.strict = strict
         self.options = options or IsolationOptions()
-        self._plans: dict[type, ModulePlan] = {}
+        self._plans: dict[type, ModulePlan | None] = {}
         self._plans_lock = threading.Lock()
         if self.options.restrict_io:
             install_restrictions()
 
-    def plan(self, cls: type) -> ModulePlan:
+    def plan(self, cls: type) -> ModulePlan | None:
         """The (cached) plan for a workflow class; built on first use."""
         plan = self._plans.get(cls)
         if plan is None:
             with self._plans_lock:
                 plan = self._plans.get(cls)
                 if plan is None:
-                    plan = self._plans[cls] = ModulePlan(cls, self.options, shims=self.shims)
+                    plan = self._plans[cls] = self._build_plan(cls)
         return plan
+
+    def _build_plan(self, cls: type) -> ModulePlan | None:
+        """A plan, or ``None`` (runs share the class's modules) when analysis itself fails:
+        isolation must never be the reason a valid workflow cannot run."""
+        try:
+            return ModulePlan(cls, self.options, shims=self.shims)
+        except UnsupportedWorkflowModuleError:
+            raise  # the workflow's own shape, which the error explains
+        except Exception as err:
+            logger.warning(
+                "temporay isolation could not analyse workflow %s (%s: %s); its runs share "
+                "the module's state instead of getting copies of it, as with isolation=False",
+                cls.__qualname__,
+                type(err).__name__,
+                err,
+            )
+            return None
 
     def _new_state(self) -> RunState:
         """A run's state before its run is known: ``_PreparedIsolated.bind`` sets its seed and ID."""
@@ -111,10 +131,11 @@ class IsolatedWorkflowRunner(WorkflowRunner):
         if not det.defn.sandboxed:
             # @workflow.defn(sandboxed=False): the author asked for no sandbox at all.
             return prepare_instance(self.engine, det)
-        if self.isolation:
+        plan = self.plan(det.defn.cls) if self.isolation else None
+        if plan is not None:
             # The module copies need nothing of the run.
             state = self._new_state()
-            made = self.plan(det.defn.cls).instantiate(
+            made = plan.instantiate(
                 state, det.worker_level_failure_exception_types
             )
             det = frozen.replace(

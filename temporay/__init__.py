@@ -12,8 +12,12 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from temporay.cluster.connect import RayConnectError
     from temporay.cluster.executor import HopExecutor
+    from temporay.cluster.main_script import MainScriptError
+    from temporay.cluster.placement import ShardPlacementError
     from temporay.cluster.plugin import RayPlugin
+    from temporay.cluster.pool import ShardStartError
     from temporay.cluster.runner import RayWorkflowRunner
     from temporay.runtime.local_runner import LocalWorkflowRunner
     from temporay.runtime.placement import dedicated_actor
@@ -21,6 +25,10 @@ if TYPE_CHECKING:
 _LAZY = {
     "dedicated_actor": "temporay.runtime.placement",
     "HopExecutor": "temporay.cluster.executor",
+    "MainScriptError": "temporay.cluster.main_script",
+    "RayConnectError": "temporay.cluster.connect",
+    "ShardPlacementError": "temporay.cluster.placement",
+    "ShardStartError": "temporay.cluster.pool",
     "LocalWorkflowRunner": "temporay.runtime.local_runner",
     "RayPlugin": "temporay.cluster.plugin",
     "RayWorkflowRunner": "temporay.cluster.runner",
@@ -41,8 +49,12 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "HopExecutor",
     "LocalWorkflowRunner",
+    "MainScriptError",
+    "RayConnectError",
     "RayPlugin",
     "RayWorkflowRunner",
+    "ShardPlacementError",
+    "ShardStartError",
     "__version__",
     "dedicated_actor",
 ]

@@ -54,6 +54,7 @@ def ray_cluster() -> Iterator[None]:
 
     if not ray.is_initialized():
         ray.init(
+            address="local",  # the tests' own cluster, never one a `ray start` left running
             num_cpus=int(os.environ.get("TEMPORAY_TEST_RAY_CPUS", "4")),
             # The dashboard serves the State API, which the teardown tests read.
             include_dashboard=True,

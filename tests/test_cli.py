@@ -96,7 +96,7 @@ async def test_a_fleet_of_two_routers_serves_and_stops_cleanly(
         assert len(ours) == 2
         assert all(d["describe"]["shards"] for d in ours), json.dumps(ours, indent=1)[:4000]
         proc.send_signal(signal.SIGTERM)
-        assert await asyncio.to_thread(proc.wait, 120) == 0
+        assert await asyncio.to_thread(proc.wait, 120) == 128 + signal.SIGTERM  # drained, then 143
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -75,6 +75,9 @@ class Host:
     def forget(self, run: RemoteRun) -> None:
         pass
 
+    def check_cluster(self) -> str | None:
+        return None
+
 
 @pytest.fixture
 def host() -> Iterator[tuple[EchoShard, Host]]:

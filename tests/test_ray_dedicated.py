@@ -19,7 +19,8 @@ pytestmark = pytest.mark.timeout(300)
 async def test_dedicated_runs_get_their_own_recycled_actor(
     client: Client, ray_cluster: None, task_queue: str
 ) -> None:
-    runner = RayWorkflowRunner(shards=1, dedicated=["SignalQueryWorkflow"], dedicated_warm=2)
+    # The class, as Worker(workflows=[...]) takes it (a type name works too).
+    runner = RayWorkflowRunner(shards=1, dedicated=[wf.SignalQueryWorkflow], dedicated_warm=2)
     async with runner, Worker(
         client,
         task_queue=task_queue,
