@@ -320,7 +320,8 @@ class RayWorkflowRunner(WorkflowRunner):
     def _start_shards(self) -> None:
         count = self._shard_count or cluster_cpus()
         check_resources(self.router_id, count, self._shard_num_cpus)
-        runtime_env = runtime_env_for(self._code_objects, self._runtime_env)
+        # A copy: the Worker may still be preparing further workflows while this start runs.
+        runtime_env = runtime_env_for(list(self._code_objects), self._runtime_env)
         if self._runtime_env is None or not (
             {"py_modules", "working_dir"} & set(self._runtime_env)
         ):

@@ -66,7 +66,7 @@ async def test_a_fleet_of_two_routers_serves_and_stops_cleanly(
             "--replicas", "2", "--shards", "1", "--ray-address", gcs,
         ],
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=None,
         text=True,
     )
     try:
