@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path
@@ -178,14 +180,43 @@ def _check_existing(target: Target, timeout: float) -> None:
     )
 
 
-_owner_thread = ThreadPoolExecutor(1, thread_name_prefix="temporay-ray-owner")
-"""Starts local clusters. Ray's processes die with the *thread* that spawned them (Linux's
-parent-death signal is per thread), so the thread that starts a cluster must outlive it: this
-executor's one thread lives as long as the process."""
+class _OwnerThread:
+    """Starts local clusters. Ray's processes die with the *thread* that spawned them (Linux's
+    parent-death signal is per thread), so the thread that starts a cluster must outlive it: a
+    daemon thread, living as long as the process. Not a ``ThreadPoolExecutor``: the interpreter
+    joins (ends) those threads before ``atexit`` runs, which killed the cluster under the
+    finalizers that drain it, and made every exit wait on a dead cluster."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]]] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, fn: Callable[[], Any]) -> Future[Any]:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._serve, name="temporay-ray-owner", daemon=True
+                )
+                self._thread.start()
+        future: Future[Any] = Future()
+        self._jobs.put((fn, future))
+        return future
+
+    def _serve(self) -> None:
+        while True:
+            fn, future = self._jobs.get()
+            try:
+                future.set_result(fn())
+            except BaseException as err:
+                future.set_exception(err)
+
+
+_owner_thread = _OwnerThread()
 
 
 def _start_local_within(kwargs: dict[str, Any], timeout: float) -> None:
-    future = _owner_thread.submit(ray.init, **kwargs)
+    future = _owner_thread.submit(lambda: ray.init(**kwargs))
     try:
         future.result(timeout)
     except FutureTimeout:
