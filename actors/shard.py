@@ -29,11 +29,15 @@ from temporalio.bridge.runtime import Runtime as _BridgeRuntime
 from temporalio.worker import WorkflowRunner
 from temporalio.worker._workflow import _InterruptDeadlockError
 
+from temporay.actors.code import WorkflowCodeError, ensure_main_loaded
+from temporay.actors.metrics import ShardMetrics
+from temporay.actors.transport import COLLECT, RUN_BATCH, ShardServer
+from temporay.actors.wire import RunKey, delta_to_proto, metric_op_to_proto
 from temporay.proto import hosting as pb
 from temporay.runtime import type_hints
-from temporay.runtime.contexts import NO_CHANGE
-from temporay.runtime.failures import deadlock_error, failed_completion
-from temporay.runtime.hosted_run import (
+from temporay.runtime.engine.command_contexts import NO_CHANGE
+from temporay.runtime.hosting.failures import deadlock_error, failed_completion
+from temporay.runtime.hosting.hosted_run import (
     HostedResult,
     HostedRun,
     ReadyRun,
@@ -42,11 +46,6 @@ from temporay.runtime.hosted_run import (
     takes_ready_converters,
 )
 from temporay.runtime.run_info import details_from_activation
-
-from .code import WorkflowCodeError, ensure_main_loaded
-from .metrics import ShardMetrics
-from .transport import COLLECT, RUN_BATCH, ShardServer
-from .wire import RunKey, delta_to_proto, metric_op_to_proto
 
 logger = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from temporalio.converter import (
 )
 
 from temporay.proto import hosting as pb
-from temporay.runtime.contexts import CommandContexts, ContextDelta
-from temporay.runtime.externs import MetricInstrument, MetricOp
+from temporay.runtime.engine.command_contexts import CommandContexts, ContextDelta
+from temporay.runtime.hosting.externs import MetricInstrument, MetricOp
 
 
 class RunKey(NamedTuple):

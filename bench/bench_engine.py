@@ -43,7 +43,7 @@ from temporalio.worker import (
 )
 
 from temporay.cluster.devserver import start_dev_server
-from temporay.runtime.engine import TemporayWorkflowRunner
+from temporay.runtime.engine.runner import TemporayWorkflowRunner
 
 ENGINES: dict[str, Callable[[], WorkflowRunner]] = {
     "sdk": UnsandboxedWorkflowRunner,

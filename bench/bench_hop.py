@@ -36,6 +36,7 @@ from bench.bench_hosting import (
     run_at_low_load,
     timed_executor,
 )
+from bench.workloads import hosting as wf
 from temporay import HopExecutor, LocalWorkflowRunner, RayWorkflowRunner
 from temporay.actors import transport
 from temporay.actors.shard import ShardCore
@@ -43,7 +44,6 @@ from temporay.cluster.devserver import start_dev_server
 from temporay.proto import hosting as pb
 from temporay.runtime import type_hints
 from temporay.runtime.engines import EngineFactory
-from tests import hosting_workflows as wf
 
 
 def _p50_us(values: list[float]) -> str:

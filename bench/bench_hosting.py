@@ -51,9 +51,9 @@ from temporalio.worker import (
 )
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
+from bench.workloads import hosting as wf
 from temporay import HopExecutor, LocalWorkflowRunner
 from temporay.cluster.executor import DEFAULT_MAX_WORKERS
-from tests import hosting_workflows as wf
 
 CPU_ROUNDS = 300_000
 

@@ -11,10 +11,10 @@ For each workflow module and runner, in one process, side by side:
 Runners: the SDK's ``SandboxedWorkflowRunner`` (the default), the SDK's
 ``UnsandboxedWorkflowRunner`` (no isolation at all: the floor), and temporay's
 ``LocalWorkflowRunner`` (per-run module copies, shims, I/O restrictions), around the same SDK
-engine (its isolation's own cost) and around our engine (its default). Workflows: a plain module (``tests/isolation_workflows/bench_plain.py``), the same
+engine (its isolation's own cost) and around our engine (its default). Workflows: a plain module (``bench/workloads/isolation_plain.py``), the same
 workflow in a module importing ``requests``, ``yaml`` and ``attrs``
-(``tests/isolation_workflows/bench_thirdparty.py``), and one workflow of a big module
-(``tests/hosting_workflows.py``: 15 workflow classes, activities and a dataclass), where a run
+(``bench/workloads/isolation_thirdparty.py``), and one workflow of a big module
+(``bench/workloads/hosting.py``: 15 workflow classes, activities and a dataclass), where a run
 should pay for what its class reaches, not for the other 14 classes.
 
 The machine may be shared: CPU figures are measured in rounds, and the best round is reported
@@ -62,11 +62,12 @@ from temporalio.worker import (
 )
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-from temporay.runtime.hosted_run import running_loop_for_creation
+from bench.workloads import hosting as hosting_workflows
+from bench.workloads import isolation_plain as bench_plain
+from bench.workloads import isolation_thirdparty as bench_thirdparty
+from bench.workloads.instance_details import instance_details
+from temporay.runtime.hosting.hosted_run import running_loop_for_creation
 from temporay.runtime.local_runner import LocalWorkflowRunner
-from tests import hosting_workflows
-from tests.instance_details import instance_details
-from tests.isolation_workflows import bench_plain, bench_thirdparty
 
 CONVERTER = temporalio.converter.DataConverter.default
 

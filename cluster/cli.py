@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
-from .specs import SpecError, load_objects, put_cwd_on_path
+from temporay.cluster.specs import SpecError, load_objects, put_cwd_on_path
 
 __all__ = ["build_parser", "load_objects", "main"]
 
@@ -223,8 +223,8 @@ async def _run_fleet(
     import ray
 
     from temporay.actors.code import runtime_env_for, upload_local_paths
-    from temporay.actors.router import Router, WorkerSpec
     from temporay.cluster.connect import RayConnectError, acquire_ray, release_ray
+    from temporay.cluster.worker_actor import Router, WorkerSpec
 
     try:
         lease = await asyncio.to_thread(acquire_ray, args.ray_address, {"namespace": "temporay"})

@@ -15,10 +15,9 @@ from typing import Any
 
 import temporalio.workflow
 
+from temporay.cluster.pool import ShardPool, ShardSettings
+from temporay.cluster.routing import ShardChannel, ShardMember
 from temporay.runtime.placement import DEDICATED_MARKER
-
-from .pool import ShardPool, ShardSettings
-from .routing import ShardChannel, ShardMember
 
 logger = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from temporalio.worker._workflow import _RunningWorkflow
 
-from .remote_run import RemoteRun
+from temporay.cluster.remote_run import RemoteRun
 
 T = TypeVar("T")
 
@@ -35,7 +35,7 @@ def hosted_run_of(fn: Callable[..., Any]) -> RemoteRun | None:
 
     ``_RunningWorkflow.activate`` only marks the run interruptible around ``instance.activate``
     (for deadlock interruption, which needs a thread id a hosted run does not have), so calling
-    ``begin``/``finish`` instead skips nothing (``tests/test_canaries.py`` checks it)."""
+    ``begin``/``finish`` instead skips nothing (``tests/runtime/test_sdk_canaries.py`` checks it)."""
     if getattr(fn, "__func__", None) is not _RunningWorkflow.activate:
         return None
     instance = getattr(getattr(fn, "__self__", None), "instance", None)

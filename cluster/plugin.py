@@ -13,8 +13,8 @@ import temporalio.worker
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer, ReplayerConfig, Worker, WorkerConfig, WorkflowReplayResult
 
-from .executor import DEFAULT_MAX_WORKERS, HopExecutor
-from .runner import RayWorkflowRunner
+from temporay.cluster.executor import DEFAULT_MAX_WORKERS, HopExecutor
+from temporay.cluster.runner import RayWorkflowRunner
 
 
 def _mark_never_started(worker: Worker) -> None:

@@ -16,9 +16,8 @@ import ray
 
 from temporay.actors.shard import READY_COPIES_PER_CLASS, Shard
 from temporay.actors.transport import Endpoint, RayCallTransport, SocketTransport
-
-from .options import TRANSPORTS
-from .routing import CallFailure, ShardChannel, ShardMember, Transport
+from temporay.cluster.options import TRANSPORTS
+from temporay.cluster.routing import CallFailure, ShardChannel, ShardMember, Transport
 
 logger = logging.getLogger(__name__)
 

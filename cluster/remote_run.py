@@ -25,13 +25,12 @@ from temporalio.worker import WorkflowInstance, WorkflowInstanceDetails
 from temporalio.worker._command_aware_visitor import CommandInfo
 
 from temporay.actors.wire import RunKey, delta_from_proto, metric_op_from_proto
+from temporay.cluster.routing import Lead, PendingActivation, ShardChannel
+from temporay.cluster.templates import TemplateBlob
 from temporay.proto import hosting as pb
-from temporay.runtime.contexts import ContextMirror
-from temporay.runtime.externs import MetricReplayer
-from temporay.runtime.failures import failed_completion
-
-from .routing import Lead, PendingActivation, ShardChannel
-from .templates import TemplateBlob
+from temporay.runtime.engine.command_contexts import ContextMirror
+from temporay.runtime.hosting.externs import MetricReplayer
+from temporay.runtime.hosting.failures import failed_completion
 
 logger = logging.getLogger(__name__)
 

@@ -34,26 +34,31 @@ from temporay.actors.code import (
 )
 from temporay.actors.registry import Registry
 from temporay.actors.wire import RunKey
-from temporay.runtime.engines import EngineFactory, EngineSpec
-from temporay.runtime.externs import METRIC_METER_EXTERN, MetricReplayer
-from temporay.runtime.local_runner import LocalWorkflowRunner
-from temporay.runtime.placement import DEDICATED_MARKER
-
-from .connect import DEFAULT_CONNECT_TIMEOUT_S, RayLease, acquire_ray, cluster_cpus, release_ray
-from .dedicated import (
+from temporay.cluster.connect import (
+    DEFAULT_CONNECT_TIMEOUT_S,
+    RayLease,
+    acquire_ray,
+    cluster_cpus,
+    release_ray,
+)
+from temporay.cluster.dedicated import (
     DedicatedOption,
     DedicatedPool,
     normalize_dedicated,
     wants_dedicated,
 )
-from .janitor import Janitor
-from .main_script import check_main_guard
-from .options import validate_runner_options
-from .placement import check_resources
-from .pool import NoLiveShardError, ShardPool, ShardSettings
-from .remote_run import RemoteRun, RunnerClosedError, ShardLostError
-from .routing import ShardChannel, ShardMember
-from .templates import TemplateCache
+from temporay.cluster.janitor import Janitor
+from temporay.cluster.main_script import check_main_guard
+from temporay.cluster.options import validate_runner_options
+from temporay.cluster.placement import check_resources
+from temporay.cluster.pool import NoLiveShardError, ShardPool, ShardSettings
+from temporay.cluster.remote_run import RemoteRun, RunnerClosedError, ShardLostError
+from temporay.cluster.routing import ShardChannel, ShardMember
+from temporay.cluster.templates import TemplateCache
+from temporay.runtime.engines import EngineFactory, EngineSpec
+from temporay.runtime.hosting.externs import METRIC_METER_EXTERN, MetricReplayer
+from temporay.runtime.local_runner import LocalWorkflowRunner
+from temporay.runtime.placement import DEDICATED_MARKER
 
 logger = logging.getLogger(__name__)
 

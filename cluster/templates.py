@@ -18,8 +18,8 @@ import temporalio.converter
 from temporalio.worker import WorkflowInstanceDetails
 
 from temporay.actors.code import MainModule, dumps_code, uses_main
-from temporay.runtime.externs import LOCAL_ACTIVITY_CHECK_EXTERN, LocalActivityCatalog
-from temporay.runtime.hosted_run import RunTemplate
+from temporay.runtime.hosting.externs import LOCAL_ACTIVITY_CHECK_EXTERN, LocalActivityCatalog
+from temporay.runtime.hosting.hosted_run import RunTemplate
 
 
 @dataclass(frozen=True)

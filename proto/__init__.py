@@ -1,5 +1,5 @@
 """Contracts for what crosses process boundaries (DESIGN.md §3): generated from ``*.proto``."""
 
-from . import temporay_hosting_pb2 as hosting
+from temporay.proto import temporay_hosting_pb2 as hosting
 
 __all__ = ["hosting"]

@@ -1,7 +1,7 @@
 """Regenerate the Python code (and mypy stubs) for proto/*.proto.
 
 Usage: python proto/regenerate.py [OUTPUT_DIR]   (default: proto/ itself)
-tests/test_proto.py runs this into a temporary folder and compares with what is committed.
+tests/proto/test_proto.py runs this into a temporary folder and compares with what is committed.
 """
 
 from __future__ import annotations

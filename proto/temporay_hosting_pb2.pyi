@@ -5,7 +5,7 @@ Messages that cross process boundaries between a router (the process running a W
 pollers) and the shard actors hosting its runs. sdk-core's own activation and completion
 messages cannot be pickled, so they travel here as serialized bytes.
 
-Regenerate with: python proto/regenerate.py   (tests/test_proto.py checks the output is current)
+Regenerate with: python proto/regenerate.py   (tests/proto/test_proto.py checks the output is current)
 """
 
 from collections import abc as _abc

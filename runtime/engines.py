@@ -35,7 +35,7 @@ def resolve_engine(engine: EngineSpec | None) -> WorkflowRunner:
     if engine == "sdk":
         return UnsandboxedWorkflowRunner()
     if engine == "temporay":
-        from temporay.runtime.engine import TemporayWorkflowRunner
+        from temporay.runtime.engine.runner import TemporayWorkflowRunner
 
         return TemporayWorkflowRunner()
     raise UnknownEngineError(

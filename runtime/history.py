@@ -16,7 +16,7 @@ import temporalio.api.history.v1
 import temporalio.client
 from temporalio.worker import Replayer, WorkflowReplayResults, WorkflowRunner
 
-from .engines import EngineSpec, resolve_engine
+from temporay.runtime.engines import EngineSpec, resolve_engine
 
 
 def load_history(

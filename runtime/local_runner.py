@@ -15,8 +15,9 @@ from typing import Any
 
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-from .engines import EngineSpec, resolve_engine
-from .sandbox import IsolatedWorkflowRunner, IsolationOptions
+from temporay.runtime.engines import EngineSpec, resolve_engine
+from temporay.runtime.isolated_runner import IsolatedWorkflowRunner
+from temporay.runtime.isolation.options import IsolationOptions
 
 __all__ = ["LocalWorkflowRunner"]
 

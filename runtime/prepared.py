@@ -17,8 +17,8 @@ from typing import Protocol
 
 from temporalio.worker import WorkflowInstance, WorkflowInstanceDetails, WorkflowRunner
 
-from . import frozen
-from .run_info import RunDetails
+from temporay.runtime import frozen
+from temporay.runtime.run_info import RunDetails
 
 __all__ = ["PreparedInstance", "prepare_instance", "shared_details", "with_run"]
 

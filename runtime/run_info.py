@@ -7,7 +7,7 @@ pickled cost ~170 µs to write on the Worker and as much to read in the shard on
 activation, so it rebuilds the same ``Info`` with the SDK's own recipe, given the two things the
 activation does not say (the Worker's namespace and task queue, sent as plain strings), each field
 when it is first read (``HostedInfo``).
-``tests/test_run_info.py`` checks, on real runs of every shape, that the result equals the
+``tests/runtime/test_run_info.py`` checks, on real runs of every shape, that the result equals the
 ``Info`` the Worker handed the runner: a change in the SDK's recipe fails there first.
 """
 
@@ -195,7 +195,7 @@ _FIELD_NAMES = tuple(field.name for field in dataclasses.fields(temporalio.workf
 
 # --- cheaper equivalents of the SDK's steps, for a new run's first activation ----------------------
 # A new run's Info is built while its first activation waits, on a shard process that has usually
-# been idle; each step below gives the same value as the SDK's (checked in tests/test_run_info.py)
+# been idle; each step below gives the same value as the SDK's (checked in tests/runtime/test_run_info.py)
 # with less code run.
 
 _EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)

@@ -52,8 +52,8 @@ from temporalio.worker import (
 from temporalio.worker._command_aware_visitor import CommandInfo
 from temporalio.worker._workflow_instance import _WorkflowLogicFlag
 
-from temporay.runtime.engine import TemporayWorkflowRunner
-from temporay.runtime.externs import MetricRecorder
+from temporay.runtime.engine.runner import TemporayWorkflowRunner
+from temporay.runtime.hosting.externs import MetricRecorder
 
 ENGINES: dict[str, Callable[[], WorkflowRunner]] = {
     "sdk": UnsandboxedWorkflowRunner,

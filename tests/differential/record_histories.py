@@ -4,7 +4,7 @@
 
 runs a selection of differential scenarios on the SDK's ``UnsandboxedWorkflowRunner`` against a
 fresh dev server and saves every run's history under ``tests/differential/histories/`` (JSON, as
-the UI and CLI export them, plus the workflow id). ``tests/test_engine_histories.py`` replays them
+the UI and CLI export them, plus the workflow id). ``tests/runtime/engine/test_histories.py`` replays them
 on our engine. Re-record only when the corpus changes; the files are the point of reference.
 """
 

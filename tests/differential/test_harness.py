@@ -15,8 +15,8 @@ import pytest
 import temporalio.bridge.proto.workflow_completion as wfcomp
 from temporalio.worker import WorkflowInstance, WorkflowInstanceDetails, WorkflowRunner
 
-from temporay.runtime.engine import TemporayWorkflowRunner
-from tests.test_engine_unit import (
+from temporay.runtime.engine.runner import TemporayWorkflowRunner
+from tests.runtime.engine.test_engine import (
     AwaitActivityWorkflow,
     activation,
     details,

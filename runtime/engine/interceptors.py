@@ -1,0 +1,154 @@
+"""The workflow interceptor chain: the Worker's interceptor classes around our root handlers.
+
+Inbound, the chain ends in ``RootInbound`` (run the workflow, call the handlers); outbound it
+ends in ``RootOutbound`` (turn calls into commands). Both subclass the SDK's interceptor base
+classes, so user interceptors compose with them exactly as with the SDK's own instance. The roots
+add no awaits of their own: every extra suspension point would move commands relative to those
+of concurrent coroutines.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import temporalio.workflow
+from temporalio.nexus.system.workflow_service._system_nexus_interceptor import (
+    _SystemNexusWorkflowOutboundInterceptorTerminal,
+)
+from temporalio.worker import (
+    ContinueAsNewInput,
+    ExecuteWorkflowInput,
+    HandleQueryInput,
+    HandleSignalInput,
+    HandleUpdateInput,
+    SignalChildWorkflowInput,
+    SignalExternalWorkflowInput,
+    StartActivityInput,
+    StartChildWorkflowInput,
+    StartLocalActivityInput,
+    StartNexusOperationInput,
+    WorkflowInboundInterceptor,
+    WorkflowOutboundInterceptor,
+)
+
+from temporay.runtime.engine import handles
+
+if TYPE_CHECKING:
+    from temporay.runtime.engine.context import WorkflowContext
+
+
+class RootInbound(WorkflowInboundInterceptor):
+    """The innermost inbound interceptor: calls into the workflow object."""
+
+    def __init__(self, ctx: WorkflowContext) -> None:
+        # The base class would want a ``next``; the root has none.
+        self._ctx = ctx
+
+    def init(self, outbound: WorkflowOutboundInterceptor) -> None:
+        self._outbound = outbound
+
+    async def execute_workflow(self, input: ExecuteWorkflowInput) -> Any:
+        return await input.run_fn(self._ctx.object, *input.args)
+
+    async def handle_signal(self, input: HandleSignalInput) -> None:
+        ctx = self._ctx
+        handler = ctx.workflow_get_signal_handler(input.signal) or ctx.workflow_get_signal_handler(
+            None
+        )
+        assert handler
+        if inspect.iscoroutinefunction(handler):
+            await handler(*input.args)
+        else:
+            handler(*input.args)
+
+    async def handle_query(self, input: HandleQueryInput) -> Any:
+        ctx = self._ctx
+        handler = ctx.workflow_get_query_handler(input.query) or ctx.workflow_get_query_handler(
+            None
+        )
+        assert handler
+        if inspect.iscoroutinefunction(handler):
+            return await handler(*input.args)
+        return handler(*input.args)
+
+    def handle_update_validator(self, input: HandleUpdateInput) -> None:
+        # No fallback to the dynamic validator: a named update without a validator has none.
+        validator = self._ctx.workflow_get_update_validator(input.update)
+        if validator is not None:
+            validator(*input.args)
+
+    async def handle_update_handler(self, input: HandleUpdateInput) -> Any:
+        ctx = self._ctx
+        handler = ctx.workflow_get_update_handler(input.update) or ctx.workflow_get_update_handler(
+            None
+        )
+        assert handler
+        if inspect.iscoroutinefunction(handler):
+            return await handler(*input.args)
+        return handler(*input.args)
+
+
+class RootOutbound(_SystemNexusWorkflowOutboundInterceptorTerminal, WorkflowOutboundInterceptor):
+    """The innermost outbound interceptor: turns calls into commands."""
+
+    def __init__(self, ctx: WorkflowContext) -> None:
+        self._ctx = ctx
+
+    def continue_as_new(self, input: ContinueAsNewInput) -> NoReturn:
+        handles.continue_as_new(self._ctx, input)
+
+    def info(self) -> temporalio.workflow.Info:
+        return self._ctx.info
+
+    async def signal_child_workflow(self, input: SignalChildWorkflowInput) -> None:
+        return await handles.signal_child_workflow(self._ctx, input)
+
+    async def signal_external_workflow(self, input: SignalExternalWorkflowInput) -> None:
+        await handles.signal_external_workflow(self._ctx, input)
+
+    def start_activity(self, input: StartActivityInput) -> temporalio.workflow.ActivityHandle[Any]:
+        return handles.schedule_activity(self._ctx, input)
+
+    def start_local_activity(
+        self, input: StartLocalActivityInput
+    ) -> temporalio.workflow.ActivityHandle[Any]:
+        return handles.schedule_activity(self._ctx, input)
+
+    async def start_child_workflow(
+        self, input: StartChildWorkflowInput
+    ) -> temporalio.workflow.ChildWorkflowHandle[Any, Any]:
+        return await handles.start_child_workflow(self._ctx, input)
+
+    async def start_nexus_operation(
+        self, input: StartNexusOperationInput[Any, Any]
+    ) -> temporalio.workflow.NexusOperationHandle[Any]:
+        return await handles.start_nexus_operation(self._ctx, input)
+
+    async def _intercept_system_nexus_operation(
+        self, input: StartNexusOperationInput[Any, Any]
+    ) -> temporalio.workflow.NexusOperationHandle[Any]:
+        # The typed system hooks come back here; send them through the whole chain.
+        return await self._ctx.outbound.start_system_nexus_operation(input)
+
+    async def start_system_nexus_operation(
+        self, input: StartNexusOperationInput[Any, Any]
+    ) -> temporalio.workflow.NexusOperationHandle[Any]:
+        return await handles.start_nexus_operation(self._ctx, input)
+
+
+def build_interceptor_chain(
+    ctx: WorkflowContext, interceptor_classes: Sequence[type[WorkflowInboundInterceptor]]
+) -> tuple[WorkflowInboundInterceptor, WorkflowOutboundInterceptor]:
+    """Wrap the roots in the Worker's classes (first class outermost) and let them ``init``.
+
+    ``ctx`` must be current on the environment's loop while this runs: interceptors may call
+    ``workflow.info()`` from ``init``. Returns the outermost inbound and outbound interceptors.
+    """
+    root = RootInbound(ctx)
+    inbound: WorkflowInboundInterceptor = root
+    for interceptor_class in reversed(list(interceptor_classes)):
+        inbound = interceptor_class(inbound)
+    inbound.init(RootOutbound(ctx))
+    return inbound, root._outbound
