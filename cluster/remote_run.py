@@ -1,13 +1,14 @@
 """``RemoteRun``: the Worker-side proxy of one workflow run hosted on a shard.
 
-It honours the SDK's runner contract (DESIGN.md §2.1): nothing remote before the first activation
-(which runs on an executor thread); serialization contexts answered from the mirror its shard's
-completions keep current; ``get_thread_id() -> None`` and our own activation budget; evictions
-that complete locally at once and never raise.
+It honours the SDK's runner contract, which forbids blocking the Worker's event loop: nothing
+remote before the first activation (which runs on an executor thread); serialization contexts
+answered from the mirror its shard's completions keep current; ``get_thread_id() -> None`` and
+our own activation budget; evictions that complete locally at once and never raise.
 
-An activation is prepared, sent, and its answer turned into a completion. ``activate`` does all
-three on the Worker's executor thread; with ``HopExecutor``, ``begin`` prepares and sends on the
-Worker's event loop (only what cannot block there) and ``finish`` does the rest on the thread.
+An activation is prepared (as one ``InFlightActivation``), sent, and its answer turned into a
+completion. ``activate`` does all three on the Worker's executor thread; with ``HopExecutor``,
+``begin`` prepares and sends on the Worker's event loop (only what cannot block there) and
+``finish`` does the rest on the thread, both with the same ``InFlightActivation``.
 """
 
 from __future__ import annotations
@@ -25,10 +26,10 @@ from temporalio.worker import WorkflowInstance, WorkflowInstanceDetails
 from temporalio.worker._command_aware_visitor import CommandInfo
 
 from temporay.actors.wire import RunKey, delta_from_proto, metric_op_from_proto
-from temporay.cluster.routing import Lead, PendingActivation, ShardChannel
+from temporay.cluster.routing import InFlightActivation, ShardChannel
 from temporay.cluster.templates import TemplateBlob
 from temporay.proto import hosting as pb
-from temporay.runtime.engine.command_contexts import ContextMirror
+from temporay.runtime.hosting.context_mirror import ContextMirror
 from temporay.runtime.hosting.externs import MetricReplayer
 from temporay.runtime.hosting.failures import failed_completion
 
@@ -66,20 +67,6 @@ class RunHost(Protocol):
         ...
 
 
-class Begun:
-    """An activation ``RemoteRun.begin`` prepared (and perhaps sent) on the Worker's event loop."""
-
-    __slots__ = ("channel", "first", "lead", "pending")
-
-    def __init__(
-        self, pending: PendingActivation, lead: Lead | None, first: bool, channel: ShardChannel
-    ) -> None:
-        self.pending = pending
-        self.lead = lead
-        self.first = first
-        self.channel = channel
-
-
 def _is_eviction(act: wfact.WorkflowActivation) -> bool:
     return len(act.jobs) == 1 and act.jobs[0].HasField("remove_from_cache")
 
@@ -115,17 +102,15 @@ class RemoteRun(WorkflowInstance):
         self.busy = True
         try:
             self._check_usable()
-            channel = self._place()
-            pending, first = self._prepare(act, channel)
-            channel.activate(pending)
-            return self._completion(pending, first, channel)
+            activation = self._prepare(act, self._place())
+            return self._send_and_complete(activation)
         except BaseException as err:  # never raise into the Worker
             logger.exception("Hosting activation of run %s failed", self.key.run_id)
             return failed_completion(act.run_id, err)
         finally:
             self.busy = False
 
-    def begin(self, act: wfact.WorkflowActivation) -> Begun | None:
+    def begin(self, act: wfact.WorkflowActivation) -> InFlightActivation | None:
         """Prepare the activation and send it if the line to the shard is free, on the Worker's
         event loop: nothing here waits (no shard started, no connection opened, no large
         request sent). ``None``: leave it all to ``activate``. Never raises."""
@@ -139,8 +124,8 @@ class RemoteRun(WorkflowInstance):
                 channel = self._host.place_at_once(self)
                 if channel is None:
                     return None
-            pending, first = self._prepare(act, channel)
-            lead = channel.start(pending)
+            activation = self._prepare(act, channel)
+            channel.start(activation)
         except Exception:
             logger.exception("Starting the activation of run %s failed", self.key.run_id)
             if placing and channel is not None:
@@ -148,24 +133,22 @@ class RemoteRun(WorkflowInstance):
                 self._host.unplace(self, channel)
             return None
         self.busy = True
-        return Begun(pending, lead, first, channel)
+        return activation
 
-    def finish(self, begun: Begun) -> wfcomp.WorkflowActivationCompletion:
+    def finish(self, activation: InFlightActivation) -> wfcomp.WorkflowActivationCompletion:
         """The rest of an activation ``begin`` started, on the Worker's executor thread."""
-        pending = begun.pending
         try:
-            begun.channel.activate(pending, begun.lead)
-            return self._completion(pending, begun.first, begun.channel)
+            return self._send_and_complete(activation)
         except BaseException as err:  # never raise into the Worker
             logger.exception("Hosting activation of run %s failed", self.key.run_id)
             return failed_completion(self.key.run_id, err)
         finally:
             self.busy = False
 
-    def abandon(self, begun: Begun) -> None:
+    def abandon(self, activation: InFlightActivation) -> None:
         """No thread will ``finish`` what ``begin`` started (the Worker's executor refused it)."""
-        if begun.lead is not None:
-            begun.channel.abandon(begun.lead)
+        if activation.begun_early:
+            self._channel_of(activation).abandon(activation)
         self.busy = False
 
     def get_serialization_context(
@@ -203,9 +186,7 @@ class RemoteRun(WorkflowInstance):
     def _place(self) -> ShardChannel:
         return self._channel if self._channel is not None else self._host.place(self)
 
-    def _prepare(
-        self, act: wfact.WorkflowActivation, channel: ShardChannel
-    ) -> tuple[PendingActivation, bool]:
+    def _prepare(self, act: wfact.WorkflowActivation, channel: ShardChannel) -> InFlightActivation:
         """The activation's envelope and deadline on ``channel``; a first activation places the
         run there and carries what the shard needs to create it."""
         budget = self._host.deadlock_budget
@@ -219,13 +200,28 @@ class RemoteRun(WorkflowInstance):
             self._channel = channel
             self.shard_name = channel.member.name
             self._fill_spec(envelope.spec, channel)
-        return PendingActivation(self.key, envelope, deadline, alone), first
+        return InFlightActivation(self.key, envelope, deadline, alone, channel=channel, first=first)
+
+    @staticmethod
+    def _channel_of(activation: InFlightActivation) -> ShardChannel:
+        channel = activation.channel
+        assert channel is not None, "a run's activations are prepared for a channel"
+        return channel
+
+    def _send_and_complete(
+        self, activation: InFlightActivation
+    ) -> wfcomp.WorkflowActivationCompletion:
+        """Send (or finish sending) the activation, wait for its answer and make it the
+        completion."""
+        channel = self._channel_of(activation)
+        channel.activate(activation)
+        return self._completion(activation, channel)
 
     def _completion(
-        self, pending: PendingActivation, first: bool, channel: ShardChannel
+        self, activation: InFlightActivation, channel: ShardChannel
     ) -> wfcomp.WorkflowActivationCompletion:
-        if pending.result is None:
-            failure = pending.failure
+        if activation.result is None:
+            failure = activation.failure
             assert failure is not None
             self.lost = failure.message
             if failure.kind == "timeout":
@@ -235,8 +231,8 @@ class RemoteRun(WorkflowInstance):
                     f"{self._host.deadlock_budget}s; the run is dropped and will be replayed"
                 )
             raise ShardLostError(f"run {self.key.run_id}: {failure.message}")
-        result = pending.result
-        if first:
+        result = activation.result
+        if activation.first:
             if result.run_lost:
                 self._host.unplace(self, channel)
                 self._channel = None
@@ -260,7 +256,7 @@ class RemoteRun(WorkflowInstance):
                 spec.main_module_hash = blob.main.digest
                 spec.main_module_source = blob.main.source
                 spec.main_module_path = blob.main.path
-        # The shard rebuilds the run's Info from the activation (runtime/run_info.py).
+        # The shard rebuilds the run's Info from the activation (runtime/hosting/run_info.py).
         spec.namespace = self._info.namespace
         spec.task_queue = self._info.task_queue
 

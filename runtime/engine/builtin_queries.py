@@ -10,19 +10,34 @@ from __future__ import annotations
 import traceback
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, cast
+from typing import Protocol, cast
 
 import temporalio.api.sdk.v1
 import temporalio.workflow
 from temporalio.service import __version__ as sdk_version
 
-if TYPE_CHECKING:
-    from temporay.runtime.engine.context import WorkflowContext
+from temporay.runtime.engine.environment import RunEnvironment
+from temporay.runtime.engine.handler_tables import HandlerTables
 
 
-def _current() -> WorkflowContext:
+class InspectedRun(Protocol):
+    """What the built-in queries read of a run (the context implements it)."""
+
+    @property
+    def env(self) -> RunEnvironment: ...
+
+    @property
+    def info(self) -> temporalio.workflow.Info: ...
+
+    @property
+    def handlers(self) -> HandlerTables: ...
+
+    def workflow_get_current_details(self) -> str: ...
+
+
+def _current() -> InspectedRun:
     """The run answering the query: queries run on the run's own loop, which carries it."""
-    return cast("WorkflowContext", temporalio.workflow._Runtime.current())
+    return cast("InspectedRun", temporalio.workflow._Runtime.current())
 
 
 def _stack_trace() -> str:
@@ -61,7 +76,7 @@ DEFINITIONS: Mapping[str | None, temporalio.workflow._QueryDefinition] = Mapping
 """Shared by every run (they find their run through the loop, rather than a closure per run)."""
 
 
-def render_stack_trace(ctx: WorkflowContext) -> str:
+def render_stack_trace(ctx: InspectedRun) -> str:
     """One block per task of the run, most recent call last."""
     stacks = []
     for task in list(ctx.env.tasks):
@@ -76,7 +91,7 @@ def render_stack_trace(ctx: WorkflowContext) -> str:
     return "\n\n".join(stacks)
 
 
-def render_enhanced_stack_trace(ctx: WorkflowContext) -> temporalio.api.sdk.v1.EnhancedStackTrace:
+def render_enhanced_stack_trace(ctx: InspectedRun) -> temporalio.api.sdk.v1.EnhancedStackTrace:
     """Stacks with file locations plus the source of every file they touch."""
     sources: dict[str, temporalio.api.sdk.v1.StackTraceFileSlice] = {}
     stacks: list[temporalio.api.sdk.v1.StackTrace] = []
@@ -115,7 +130,7 @@ def render_enhanced_stack_trace(ctx: WorkflowContext) -> temporalio.api.sdk.v1.E
     )
 
 
-def render_metadata(ctx: WorkflowContext) -> temporalio.api.sdk.v1.WorkflowMetadata:
+def render_metadata(ctx: InspectedRun) -> temporalio.api.sdk.v1.WorkflowMetadata:
     """Handler names and descriptions (the dynamic handler listed as ``""``) and details."""
 
     def described(defns: object) -> list[temporalio.api.sdk.v1.WorkflowInteractionDefinition]:
@@ -130,9 +145,9 @@ def render_metadata(ctx: WorkflowContext) -> temporalio.api.sdk.v1.WorkflowMetad
 
     definition = temporalio.api.sdk.v1.WorkflowDefinition(
         type=ctx.info.workflow_type,
-        query_definitions=described(ctx.queries),
-        signal_definitions=described(ctx.signals),
-        update_definitions=described(ctx.updates),
+        query_definitions=described(ctx.handlers.queries),
+        signal_definitions=described(ctx.handlers.signals),
+        update_definitions=described(ctx.handlers.updates),
     )
     return temporalio.api.sdk.v1.WorkflowMetadata(
         definition=definition, current_details=ctx.workflow_get_current_details()

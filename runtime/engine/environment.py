@@ -3,9 +3,10 @@
 Workflow code is ordinary ``async`` Python, so determinism comes from the loop it runs on: this
 loop never waits, its clock is the activation's timestamp, ``call_later`` turns into a Temporal
 timer command, and it only runs callbacks that are ready. It also owns what the SDK's instance
-keeps beside its loop — the commands of the current activation, the pending operations by
-sequence number, the run's tasks and wait conditions — because timers and task creation need
-them from inside loop methods.
+keeps beside its loop — the commands of the current activation, the pending timers, the
+sequence numbers, the run's tasks and wait conditions — because timers and task creation need
+them from inside loop methods. (The run's other pending operations are the context's:
+``operations/pending.py``.)
 
 Every rule here mirrors ``temporalio.worker._workflow_instance`` (read-only checks, the eviction
 error, timer seq allocation, handle execution order), because the same history must yield the same
@@ -22,7 +23,7 @@ import traceback
 from collections.abc import Callable, Coroutine, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 import temporalio.api.sdk.v1
 import temporalio.bridge.proto.workflow_activation as wfact
@@ -32,14 +33,8 @@ import temporalio.workflow
 from temporalio.worker._workflow_instance import _WorkflowBeingEvictedError
 from temporalio.workflow._event_groups import _capture_event_group_markers
 
+from temporay.runtime.engine.loop_swap import running
 from temporay.runtime.run_info import timestamp_ns
-
-if TYPE_CHECKING:
-    from temporay.runtime.engine.handles import (
-        ActivityHandle,
-        ChildWorkflowHandle,
-        NexusOperationHandle,
-    )
 
 logger = logging.getLogger("temporay.runtime")
 
@@ -103,11 +98,6 @@ class RunEnvironment(asyncio.AbstractEventLoop):
         "deleting",
         "in_query_or_validator",
         "is_replaying",
-        "pending_activities",
-        "pending_children",
-        "pending_external_cancels",
-        "pending_external_signals",
-        "pending_nexus",
         "pending_timers",
         "read_only",
         "ready",
@@ -132,13 +122,8 @@ class RunEnvironment(asyncio.AbstractEventLoop):
         self.activation_error: Exception | None = None
         self.cancel_reason: str | None = None
         self.thread_id: int | None = None
-        # Pending operations by sequence number.
+        # Pending timers by sequence number.
         self.pending_timers: dict[int, WorkflowTimer] = {}
-        self.pending_activities: dict[int, ActivityHandle] = {}
-        self.pending_children: dict[int, ChildWorkflowHandle] = {}
-        self.pending_nexus: dict[int, NexusOperationHandle[Any]] = {}
-        self.pending_external_signals: dict[int, tuple[asyncio.Future[Any], str]] = {}
-        self.pending_external_cancels: dict[int, tuple[asyncio.Future[Any], str]] = {}
         self.seqs: dict[str, int] = {}
         # asyncio keeps tasks weakly; we keep them strongly so none is collected mid-run (a
         # collected coroutine could resume on another run's thread).
@@ -244,7 +229,7 @@ class RunEnvironment(asyncio.AbstractEventLoop):
         # Allowed while evicting: that is how tasks deliver their cancellation.
         if self.read_only:  # checked here first: the usual case makes no call
             self.assert_not_read_only("schedule task", allow_during_delete=True)
-        handle = _ReadyHandle(callback, args, self, context)
+        handle = asyncio.Handle(callback, args, self, context)
         self.ready.append(handle)
         return handle
 
@@ -387,9 +372,7 @@ class RunEnvironment(asyncio.AbstractEventLoop):
         activation whose only jobs are updates that were all rejected: rejections leave nothing
         in history, so a condition they let through could not unblock the same way on replay.
         """
-        previous = asyncio._get_running_loop()
-        asyncio._set_running_loop(self)
-        try:
+        with running(self):
             before()
             ready = self.ready
             not_only_updates: bool | None = None
@@ -409,40 +392,12 @@ class RunEnvironment(asyncio.AbstractEventLoop):
                         for entry in self.conditions
                         if not entry[1].done() and not _check_condition(*entry)
                     ]
-        finally:
-            asyncio._set_running_loop(previous)
 
     def _some_update_accepted(self) -> bool:
         return any(
             command.update_response.HasField("accepted")
             for command in self.completion.successful.commands
         )
-
-
-class _ReadyHandle(asyncio.Handle):
-    """``asyncio.Handle`` made without asking the loop whether it is in debug mode (it never
-    is): every future's callback and every task step is one, several per activation."""
-
-    __slots__ = ()
-
-    def __init__(
-        self,
-        callback: Callable[..., object],
-        args: Sequence[Any],
-        loop: asyncio.AbstractEventLoop,
-        context: contextvars.Context | None,
-    ) -> None:
-        self._context = contextvars.copy_context() if context is None else context
-        self._loop = loop
-        self._callback = callback
-        self._args = args
-        self._cancelled = False
-        self._repr = None
-        self._source_traceback = None
-
-
-# Reported under asyncio's name: handles show up in logs and error messages.
-_ReadyHandle.__name__ = _ReadyHandle.__qualname__ = "Handle"
 
 
 def _check_condition(fn: Callable[[], bool], fut: asyncio.Future[Any]) -> bool:

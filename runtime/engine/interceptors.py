@@ -10,8 +10,8 @@ of concurrent coroutines.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, NoReturn
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn, Protocol
 
 import temporalio.workflow
 from temporalio.nexus.system.workflow_service._system_nexus_interceptor import (
@@ -33,16 +33,40 @@ from temporalio.worker import (
     WorkflowOutboundInterceptor,
 )
 
-from temporay.runtime.engine import handles
+from temporay.runtime.engine.operations import (
+    activities,
+    child_workflows,
+    continue_as_new,
+    external_workflows,
+    nexus,
+)
+from temporay.runtime.engine.operations.host import OperationHost
+from temporay.runtime.engine.operations.pending import PendingOperations
 
-if TYPE_CHECKING:
-    from temporay.runtime.engine.context import WorkflowContext
+
+class InterceptedRun(OperationHost, Protocol):
+    """What the root interceptors need of their run (the context implements it): the workflow
+    object and its handlers inbound; the operations' needs and their pending tables outbound."""
+
+    @property
+    def object(self) -> Any: ...
+
+    @property
+    def pending(self) -> PendingOperations: ...
+
+    def workflow_get_signal_handler(self, name: str | None) -> Callable[..., Any] | None: ...
+
+    def workflow_get_query_handler(self, name: str | None) -> Callable[..., Any] | None: ...
+
+    def workflow_get_update_handler(self, name: str | None) -> Callable[..., Any] | None: ...
+
+    def workflow_get_update_validator(self, name: str | None) -> Callable[..., Any] | None: ...
 
 
 class RootInbound(WorkflowInboundInterceptor):
     """The innermost inbound interceptor: calls into the workflow object."""
 
-    def __init__(self, ctx: WorkflowContext) -> None:
+    def __init__(self, ctx: InterceptedRun) -> None:
         # The base class would want a ``next``; the root has none.
         self._ctx = ctx
 
@@ -93,38 +117,44 @@ class RootInbound(WorkflowInboundInterceptor):
 class RootOutbound(_SystemNexusWorkflowOutboundInterceptorTerminal, WorkflowOutboundInterceptor):
     """The innermost outbound interceptor: turns calls into commands."""
 
-    def __init__(self, ctx: WorkflowContext) -> None:
+    def __init__(self, ctx: InterceptedRun) -> None:
         self._ctx = ctx
 
     def continue_as_new(self, input: ContinueAsNewInput) -> NoReturn:
-        handles.continue_as_new(self._ctx, input)
+        continue_as_new.continue_as_new(self._ctx, input)
 
     def info(self) -> temporalio.workflow.Info:
         return self._ctx.info
 
     async def signal_child_workflow(self, input: SignalChildWorkflowInput) -> None:
-        return await handles.signal_child_workflow(self._ctx, input)
+        return await external_workflows.signal_child_workflow(
+            self._ctx, input, self._ctx.pending.external_signals
+        )
 
     async def signal_external_workflow(self, input: SignalExternalWorkflowInput) -> None:
-        await handles.signal_external_workflow(self._ctx, input)
+        await external_workflows.signal_external_workflow(
+            self._ctx, input, self._ctx.pending.external_signals
+        )
 
     def start_activity(self, input: StartActivityInput) -> temporalio.workflow.ActivityHandle[Any]:
-        return handles.schedule_activity(self._ctx, input)
+        return activities.schedule_activity(self._ctx, input, self._ctx.pending.activities)
 
     def start_local_activity(
         self, input: StartLocalActivityInput
     ) -> temporalio.workflow.ActivityHandle[Any]:
-        return handles.schedule_activity(self._ctx, input)
+        return activities.schedule_activity(self._ctx, input, self._ctx.pending.activities)
 
     async def start_child_workflow(
         self, input: StartChildWorkflowInput
     ) -> temporalio.workflow.ChildWorkflowHandle[Any, Any]:
-        return await handles.start_child_workflow(self._ctx, input)
+        return await child_workflows.start_child_workflow(
+            self._ctx, input, self._ctx.pending.children
+        )
 
     async def start_nexus_operation(
         self, input: StartNexusOperationInput[Any, Any]
     ) -> temporalio.workflow.NexusOperationHandle[Any]:
-        return await handles.start_nexus_operation(self._ctx, input)
+        return await nexus.start_nexus_operation(self._ctx, input, self._ctx.pending.nexus)
 
     async def _intercept_system_nexus_operation(
         self, input: StartNexusOperationInput[Any, Any]
@@ -135,11 +165,11 @@ class RootOutbound(_SystemNexusWorkflowOutboundInterceptorTerminal, WorkflowOutb
     async def start_system_nexus_operation(
         self, input: StartNexusOperationInput[Any, Any]
     ) -> temporalio.workflow.NexusOperationHandle[Any]:
-        return await handles.start_nexus_operation(self._ctx, input)
+        return await nexus.start_nexus_operation(self._ctx, input, self._ctx.pending.nexus)
 
 
 def build_interceptor_chain(
-    ctx: WorkflowContext, interceptor_classes: Sequence[type[WorkflowInboundInterceptor]]
+    ctx: InterceptedRun, interceptor_classes: Sequence[type[WorkflowInboundInterceptor]]
 ) -> tuple[WorkflowInboundInterceptor, WorkflowOutboundInterceptor]:
     """Wrap the roots in the Worker's classes (first class outermost) and let them ``init``.
 

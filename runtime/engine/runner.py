@@ -17,7 +17,6 @@ from collections.abc import Sequence
 import temporalio.bridge.proto.workflow_activation as wfact
 import temporalio.bridge.proto.workflow_completion as wfcomp
 import temporalio.converter
-import temporalio.nexus.system
 import temporalio.workflow
 from temporalio.api.enums.v1.command_type_pb2 import CommandType
 from temporalio.converter import StorageDriverStoreContext, StorageDriverWorkflowInfo
@@ -31,17 +30,7 @@ from temporalio.worker._command_aware_visitor import CommandInfo
 from temporay.runtime.engine.activator import Activator
 from temporay.runtime.engine.context import WorkflowContext
 from temporay.runtime.engine.environment import RunEnvironment
-from temporay.runtime.engine.handles import activity_serialization_context
 from temporay.runtime.run_info import RunDetails
-
-# The command types the context questions compare against, read once: each read through the
-# enum class is a Python-level ``__getattr__``, and the Worker asks several questions per
-# activation.
-_SCHEDULE_ACTIVITY = CommandType.COMMAND_TYPE_SCHEDULE_ACTIVITY_TASK
-_START_CHILD = CommandType.COMMAND_TYPE_START_CHILD_WORKFLOW_EXECUTION
-_SIGNAL_EXTERNAL = CommandType.COMMAND_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION
-_SCHEDULE_NEXUS = CommandType.COMMAND_TYPE_SCHEDULE_NEXUS_OPERATION
-_COMPLETE_WORKFLOW = CommandType.COMMAND_TYPE_COMPLETE_WORKFLOW_EXECUTION
 
 
 class TemporayWorkflowRunner(WorkflowRunner):
@@ -110,57 +99,58 @@ class TemporayWorkflowInstance(WorkflowInstance):
         self, command_info: CommandInfo | None
     ) -> temporalio.converter.SerializationContext | None:
         info = self._ctx.info
-        env = self._env
+        pending = self._ctx.pending
         workflow_context = self._ctx.run_serialization_context
         if command_info is None:
             return workflow_context
         kind, seq = command_info.command_type, command_info.command_seq
-        if kind == _SCHEDULE_ACTIVITY and seq in env.pending_activities:
-            return activity_serialization_context(self._ctx, env.pending_activities[seq]._input)
-        if kind == _START_CHILD and seq in env.pending_children:
+        if kind == CommandType.COMMAND_TYPE_SCHEDULE_ACTIVITY_TASK and seq in pending.activities:
+            return pending.activities[seq].serialization_context()
+        if (
+            kind == CommandType.COMMAND_TYPE_START_CHILD_WORKFLOW_EXECUTION
+            and seq in pending.children
+        ):
+            return pending.children[seq].serialization_context()
+        if (
+            kind == CommandType.COMMAND_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION
+            and seq in pending.external_signals
+        ):
             return temporalio.converter.WorkflowSerializationContext(
-                namespace=info.namespace, workflow_id=env.pending_children[seq]._input.id
+                namespace=info.namespace,
+                workflow_id=pending.external_signals[seq].target_workflow_id,
             )
-        if kind == _SIGNAL_EXTERNAL and seq in env.pending_external_signals:
-            return temporalio.converter.WorkflowSerializationContext(
-                namespace=info.namespace, workflow_id=env.pending_external_signals[seq][1]
-            )
-        if kind == _SCHEDULE_NEXUS and seq in env.pending_nexus:
-            nexus_input = env.pending_nexus[seq]._input
-            if temporalio.nexus.system.is_system_endpoint(nexus_input.endpoint):
-                return temporalio.nexus.system._get_serialization_context(
-                    nexus_input.service, nexus_input.operation_name, nexus_input.input
-                )
-            return temporalio.converter.NexusSerializationContext(
-                endpoint=nexus_input.endpoint,
-                service=nexus_input.service,
-                operation=nexus_input.operation_name,
-            )
+        if kind == CommandType.COMMAND_TYPE_SCHEDULE_NEXUS_OPERATION and seq in pending.nexus:
+            return pending.nexus[seq].serialization_context()
         return workflow_context
 
     def get_external_store_context(
         self, command_info: CommandInfo | None
     ) -> StorageDriverStoreContext:
         info = self._ctx.info
-        env = self._env
+        pending = self._ctx.pending
         current = self._ctx.run_store_context
         if command_info is None:
             return current
         kind, seq = command_info.command_type, command_info.command_seq
-        if kind == _START_CHILD and seq in env.pending_children:
-            child = env.pending_children[seq]._input
+        if (
+            kind == CommandType.COMMAND_TYPE_START_CHILD_WORKFLOW_EXECUTION
+            and seq in pending.children
+        ):
+            return pending.children[seq].store_context()
+        if (
+            kind == CommandType.COMMAND_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION
+            and seq in pending.external_signals
+        ):
             return StorageDriverStoreContext(
                 target=StorageDriverWorkflowInfo(
-                    id=child.id, type=child.workflow, namespace=info.namespace
+                    id=pending.external_signals[seq].target_workflow_id, namespace=info.namespace
                 )
             )
-        if kind == _SIGNAL_EXTERNAL and seq in env.pending_external_signals:
-            return StorageDriverStoreContext(
-                target=StorageDriverWorkflowInfo(
-                    id=env.pending_external_signals[seq][1], namespace=info.namespace
-                )
-            )
-        if kind == _COMPLETE_WORKFLOW and info.parent is not None and info.continued_run_id is None:
+        if (
+            kind == CommandType.COMMAND_TYPE_COMPLETE_WORKFLOW_EXECUTION
+            and info.parent is not None
+            and info.continued_run_id is None
+        ):
             # A child's result is read by its parent: store it where the parent looks.
             return StorageDriverStoreContext(
                 target=StorageDriverWorkflowInfo(

@@ -26,12 +26,13 @@ from temporay.runtime.engine.command_contexts import (
     NO_CHANGE,
     CommandKey,
     ContextDelta,
-    ContextMirror,
     ContextTracker,
     default_contexts,
     touched_commands,
 )
-from tests.runtime.engine.test_engine import SleepyWorkflow, activation, both, initialize, on_thread
+from temporay.runtime.hosting.context_mirror import ContextMirror
+from tests.runtime.engine.test_engine import RUN_ID, START, SleepyWorkflow, both, init, on_thread
+from tests.support.activations import activation
 
 ACTIVITY: CommandKey = (CommandType.COMMAND_TYPE_SCHEDULE_ACTIVITY_TASK, 1)
 TIMER: CommandKey = (CommandType.COMMAND_TYPE_START_TIMER, 99)
@@ -49,7 +50,7 @@ def _through_wire(delta: ContextDelta) -> ContextDelta:
 
 def test_mirror_answers_what_each_engine_answers_after_a_first_activation() -> None:
     for name, instance in both(SleepyWorkflow, "x").items():
-        first = activation(initialize(SleepyWorkflow, "x"))
+        first = activation(RUN_ID, init(SleepyWorkflow, "x"), at=START)
         completion = on_thread(functools.partial(instance.activate, first))
         assert isinstance(completion, wfcomp.WorkflowActivationCompletion)
         info = instance.get_info()

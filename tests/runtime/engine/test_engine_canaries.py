@@ -113,25 +113,3 @@ def test_common_helpers() -> None:
     assert {"command_type", "command_seq"} <= set(
         _command_aware_visitor.CommandInfo.__dataclass_fields__
     )
-
-
-def test_ready_handles_fill_every_slot_asyncio_handles_have() -> None:
-    """``_ReadyHandle.__init__`` restates ``asyncio.Handle.__init__`` without its debug check,
-    slot by slot: a slot asyncio adds or renames would be left unset (or set under a stale name)
-    there, and handles would fail when run or cancelled."""
-    import asyncio
-    import contextvars
-
-    from temporay.runtime.engine.environment import _ReadyHandle
-
-    loop = asyncio.new_event_loop()
-    try:
-        context = contextvars.copy_context()
-        ours = _ReadyHandle(print, ("x",), loop, context)
-        theirs = asyncio.Handle(print, ("x",), loop, context)
-        slots = [slot for slot in asyncio.Handle.__slots__ if slot != "__weakref__"]
-        for slot in slots:
-            assert getattr(ours, slot) == getattr(theirs, slot), slot
-        assert not hasattr(ours, "__dict__")  # nothing set under a name asyncio does not have
-    finally:
-        loop.close()
