@@ -5,7 +5,7 @@ the namespaces, functions, cells and classes the recipe lists, then fill in what
 Everything is keyed by the template object's ``id()`` in one memo, which doubles as the
 ``copy.deepcopy`` memo so that a deep-copied value refers to the run's classes and functions,
 never the template's. The recipe (:class:`ClonePlan`) only lists what the workflow class can
-reach (:mod:`.isolation_plan`), so the cost follows what the run can use, not the module size.
+reach (:mod:`.plan`), so the cost follows what the run can use, not the module size.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from typing import Any
 
 import temporalio.workflow
 
-from temporay.runtime.isolation.imports import OwnModuleTree, package_view
+from temporay.runtime.isolation.imports import package_view
+from temporay.runtime.isolation.modules import OwnModuleTree
 from temporay.runtime.isolation.run_state import RunState
 from temporay.runtime.isolation.values import (
     COPY,

@@ -13,31 +13,19 @@ from __future__ import annotations
 import builtins
 import sys
 import types
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 import temporalio.workflow
 
+from temporay.runtime.isolation.modules import OwnModuleTree
 from temporay.runtime.isolation.run_state import CURRENT_RUN, RunState
 from temporay.runtime.isolation.shims.determinism import stand_in_module
 
-__all__ = ["WORKFLOW_BUILTINS", "OwnModuleTree", "UnreachedModuleError", "package_view"]
+__all__ = ["WORKFLOW_BUILTINS", "UnreachedModuleError", "package_view"]
 
 _unsafe = temporalio.workflow.unsafe
 _real_import = builtins.__import__
-
-
-@dataclass(frozen=True)
-class OwnModuleTree:
-    """The workflow's own modules as the import hook needs them (one per plan, shared by runs)."""
-
-    module_ids: frozenset[int]
-    """``id()`` of every own template module (given a per-run copy when the run reaches it)."""
-    ancestor_ids: frozenset[int]
-    """``id()`` of the shared packages above own modules (``tests`` for ``tests.wf``)."""
-    children: Mapping[str, tuple[str, ...]]
-    """Package name -> the names of its children on the way to own modules."""
 
 
 class UnreachedModuleError(ImportError):

@@ -2,10 +2,13 @@
 
 Only the workflow's own code may keep per-run state: the standard library, ``temporalio``,
 ``temporay`` and installed packages are shared, as the SDK's sandbox passes them through (a
-per-run copy of a library is what makes the SDK's sandbox cost milliseconds per run). What a
-module's source says also counts: modules imported inside
-``workflow.unsafe.imports_passed_through()`` are shared, and ``from shared import NAME`` keeps
-the shared module's object.
+per-run copy of a library is what makes the SDK's sandbox expensive per run). What a module's
+source says also counts: modules imported inside ``workflow.unsafe.imports_passed_through()``
+are shared, and ``from shared import NAME`` keeps the shared module's object.
+
+:class:`OwnModules` discovers them once per plan; :class:`OwnModuleTree` is the summary of them
+that the import hook (:mod:`.imports`) and every run's state keep. It lives here, with what
+builds it, so that the run's state needs nothing above it.
 """
 
 from __future__ import annotations
@@ -20,16 +23,22 @@ import sys
 import sysconfig
 import threading
 import types
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from temporay.runtime.isolation.imports import OwnModuleTree
 from temporay.runtime.isolation.options import IsolationOptions
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["OwnModules", "SourceFacts", "defined_in", "home_module", "resolve_import"]
+__all__ = [
+    "OwnModuleTree",
+    "OwnModules",
+    "SourceFacts",
+    "defined_in",
+    "home_module",
+    "resolve_import",
+]
 
 # Shared whatever their location (editable installs are not under site-packages).
 _ALWAYS_SHARED = ("temporalio", "temporay")
@@ -202,6 +211,18 @@ def home_module(value: Any) -> types.ModuleType | None:
     if isinstance(value, type):
         return sys.modules.get(value.__module__)
     return None
+
+
+@dataclass(frozen=True)
+class OwnModuleTree:
+    """The workflow's own modules as the import hook needs them (one per plan, shared by runs)."""
+
+    module_ids: frozenset[int]
+    """``id()`` of every own template module (given a per-run copy when the run reaches it)."""
+    ancestor_ids: frozenset[int]
+    """``id()`` of the shared packages above own modules (``tests`` for ``tests.wf``)."""
+    children: Mapping[str, tuple[str, ...]]
+    """Package name -> the names of its children on the way to own modules."""
 
 
 class OwnModules:

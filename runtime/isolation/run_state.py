@@ -1,10 +1,17 @@
-"""The state one run's shims answer from, and the gates every shim passes through.
+"""The isolation's per-run state (:class:`RunState`), the ContextVar that says which run is
+executing (:data:`CURRENT_RUN`), and the gates every shim passes through.
+
+One run's state is what its shims answer from (seed, random stream, workflow time, options), what
+the import hook resolves imports against (the run's copies of the workflow's modules) and what
+the I/O restrictions check. It sits below all of those: the shims, the import hook, the cloner
+and the runner read it, and it needs none of them (only the type of the summary of the own
+modules, :class:`~temporay.runtime.isolation.modules.OwnModuleTree`).
 
 A shim must behave exactly like the real function unless it is called by workflow code of a run
 that asked for shims: logging, Ray, gRPC and callbacks kept after the run all call the same
 stand-in objects. The per-run :data:`CURRENT_RUN` ContextVar is that test (a ContextVar lookup is
-~66 ns, cheaper than patching and unpatching anything), and :func:`clock_run` / :func:`draw_run`
-are the two questions every shim asks it.
+cheaper than patching and unpatching anything), and :func:`clock_run` / :func:`draw_run` are the
+two questions every shim asks it.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ import temporalio.workflow
 from temporalio.worker.workflow_sandbox import RestrictedWorkflowAccessError
 
 if TYPE_CHECKING:
-    from temporay.runtime.isolation.imports import OwnModuleTree
+    from temporay.runtime.isolation.modules import OwnModuleTree
 
 __all__ = ["CURRENT_RUN", "RunState", "clock_run", "draw_run", "present_as", "restricting_run"]
 

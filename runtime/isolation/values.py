@@ -1,5 +1,6 @@
-"""The vocabulary shared by the plan builder and the per-run cloner: how one value of a run's
-copy is produced (:class:`Slot`), and what can be shared without copying.
+"""The vocabulary shared by the classifier (:mod:`.classify`) and the per-run cloner
+(:mod:`.clone`): how one value of a run's copy is produced (:class:`Slot`), and what can be
+shared without copying.
 
 Sharing is the default wherever it is safe, because every copied object costs every run CPU and
 memory: immutable values, third-party objects (module-level clients and tracers are meant to be

@@ -1,27 +1,30 @@
-"""Deterministic stand-ins for the nondeterministic parts of the standard library: which real
-object each stand-in replaces.
+"""The front of the shims: which real object of the standard library each deterministic
+stand-in replaces.
 
 Workflow code written for plain Python calls ``time.time()``, ``datetime.now()``,
 ``random.random()`` or ``uuid.uuid4()``. The SDK's sandbox refuses those calls; temporay answers
 them deterministically instead: the time is the workflow's time (``workflow.now()``), the
 randomness a per-run stream that is re-created identically on replay.
 
-How the shims reach workflow code, and only workflow code (DESIGN.md §4):
+How the shims reach workflow code, and only workflow code (the libraries running on the same
+thread must keep the real clock and randomness):
 
 * They are **stand-in modules and objects** (:data:`STAND_INS`), put into the per-run module
   namespaces of the workflow's own modules by the isolation (:mod:`temporay.runtime.isolation`):
   ``import time`` in a workflow module binds the stand-in ``time`` module, ``from time import
   time`` the stand-in function. The real modules are never patched, so logging, Ray, gRPC and
   every other library keep the real clock even on the workflow's thread.
-* They are **scoped by a per-run ContextVar** (:data:`CURRENT_RUN`, :mod:`.shims_state`) that the
-  isolation sets around each activation: a stand-in called outside an activation (another
-  thread, a callback kept after the run, module import time) behaves exactly like the real one.
+* They are **scoped by a per-run ContextVar**
+  (:data:`~temporay.runtime.isolation.run_state.CURRENT_RUN`) that the isolation sets around
+  each activation: a stand-in called outside an activation (another thread, a callback kept
+  after the run, module import time) behaves exactly like the real one.
 * ``strict`` runs refuse these calls like the SDK sandbox (``RestrictedWorkflowAccessError``), and
   ``workflow.unsafe.sandbox_unrestricted()`` turns the shims off (the real functions answer).
 
-The shims themselves: the clock (:mod:`.shims_clock`), the random stream (:mod:`.shims_random`),
-and the refusals of ``time.sleep`` and threads (:mod:`.shims_blocking`). This module only maps
-real objects to them; it is the one the isolation asks.
+The shims themselves: the clock (:mod:`.clock`), the random stream (:mod:`.random`), and the
+refusals of ``time.sleep`` and threads (:mod:`.blocking`); they answer from the run's state
+(:mod:`temporay.runtime.isolation.run_state`). This module only maps real objects to them; it is
+the one the isolation asks.
 """
 
 from __future__ import annotations
@@ -37,7 +40,6 @@ import types
 import uuid as _uuid
 from typing import Any
 
-from temporay.runtime.isolation.run_state import CURRENT_RUN, RunState
 from temporay.runtime.isolation.shims.blocking import (
     SLEEP_OVERRIDES,
     THREAD_OVERRIDES,
@@ -56,13 +58,7 @@ from temporay.runtime.isolation.shims.random import (
     UUID_OVERRIDES,
 )
 
-__all__ = [
-    "CURRENT_RUN",
-    "STAND_INS",
-    "RunState",
-    "stand_in_for",
-    "stand_in_module",
-]
+__all__ = ["STAND_INS", "stand_in_for", "stand_in_module"]
 
 # Real module -> the attributes its stand-in replaces.
 _OVERRIDES: dict[types.ModuleType, dict[str, Any]] = {

@@ -15,7 +15,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from temporay.runtime.isolation.options import IsolationOptions
 from temporay.runtime.isolation.plan import ModulePlan
-from temporay.runtime.isolation.shims.determinism import CURRENT_RUN, RunState
+from temporay.runtime.isolation.run_state import CURRENT_RUN, RunState
 from temporay.runtime.local_runner import LocalWorkflowRunner
 from tests.runtime.isolation.workflows import (
     globals_helper,

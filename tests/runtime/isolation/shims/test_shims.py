@@ -15,8 +15,8 @@ import temporalio.workflow
 from temporalio.client import Client, WorkflowHandle, WorkflowQueryFailedError
 from temporalio.worker import Replayer, Worker
 
+from temporay.runtime.isolation.run_state import CURRENT_RUN, RunState
 from temporay.runtime.isolation.shims import determinism
-from temporay.runtime.isolation.shims.determinism import CURRENT_RUN, RunState
 from temporay.runtime.local_runner import LocalWorkflowRunner
 from tests.runtime.isolation.workflows import shims
 

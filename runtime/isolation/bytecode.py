@@ -1,4 +1,4 @@
-"""What a function's code can reach in its module, read from its bytecode.
+"""What one code object can reach in its module, read from its bytecode (:func:`code_facts`).
 
 A run copies only what its workflow class can reach, so that a module holding fifteen workflows
 does not make every run pay for fifteen. Code reaches module globals by name (every name a
@@ -14,7 +14,8 @@ that parse as expressions count as used too.
 ``co_names`` also holds attribute names: a superset, which only ever copies a little more.
 What cannot be read this way (``globals()``, ``eval``/``exec``, ``__import__``, a function's
 ``__globals__``, a frame's ``f_globals``) is reported as an escape: the plan then copies every
-own module whole, as if nothing were known.
+own module whole, as if nothing were known. The walk that follows these facts from the workflow
+class onwards is :mod:`.reachability`.
 """
 
 from __future__ import annotations
