@@ -1,20 +1,22 @@
-"""The activation transport: a direct connection from a router to a shard, set up through Ray.
+"""How activations travel between a router and its shards: one interface, two implementations.
 
-A Ray actor call costs ~1.1 ms of latency and ~1.2 ms of CPU on our 2-core reference machine
-(more under load), against ~35 µs and ~25 µs for a framed request on a socket. Activations are the
-hot path, so each shard also listens on a port of its node; routers learn the address and a
-per-shard secret through Ray (the secret travels only in the actor's creation arguments, over
-Ray's own authenticated channel) and send activation batches there. Everything else — creation,
-placement, health, stats, disposal, teardown — stays on Ray. ``transport="ray"`` sends activations
-as Ray actor calls instead.
+``Transport`` is what a router's ``ShardChannel`` sends through; ``SocketTransport`` (the
+default) and ``RayCallTransport`` (``transport="ray"``) are its implementations, beside it.
+
+A Ray actor call costs far more latency and CPU than a framed request on a socket, and
+activations are the hot path (docs/design-notes.md, "The hop is a direct connection"). So each
+shard also listens on a port of its node; routers learn the address and a per-shard secret
+through Ray (the secret travels only in the actor's creation arguments, over Ray's own
+authenticated channel) and send activation batches there. Everything else — creation,
+placement, health, stats, disposal, teardown — stays on Ray. ``transport="ray"`` sends
+activations as Ray actor calls instead.
 
 Framing, both directions: 1 byte kind, 4 bytes big-endian length, payload. The first frame of a
 connection must be ``HELLO`` carrying the secret; a connection serves one request at a time.
 
 A shard also listens on a Unix socket in Linux's abstract namespace (no file to clean up), and a
 router whose connection to it succeeds — one on the same host and network namespace — uses
-that: on our 2-core machine a request to a server idle for 10 ms came back in ~240 µs over the
-Unix socket against ~300 µs over loopback TCP. Elsewhere the connection is refused at once and
+that, as it answers faster than loopback TCP. Elsewhere the connection is refused at once and
 the router keeps to TCP.
 """
 
@@ -30,7 +32,7 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +52,28 @@ class TransportTimeout(TimeoutError):
 
 class ShardUnreachable(ConnectionError):
     """The shard could not be reached or broke the connection."""
+
+
+class Call(Protocol):
+    """A request on its way: ``result`` waits for the answer."""
+
+    def result(self, timeout: float | None) -> bytes: ...
+
+    def abandon(self) -> None:
+        """The answer will never be read."""
+        ...
+
+
+class Transport(Protocol):
+    """The line a router's ``ShardChannel`` sends requests to one shard on."""
+
+    def send(
+        self, kind: int, payload: bytes, timeout: float | None, may_block: bool = True
+    ) -> Call | None:
+        """Send a request; ``None`` when ``may_block=False`` and sending now could block."""
+        ...
+
+    def close(self) -> None: ...
 
 
 def send_frame(sock: socket.socket, kind: int, payload: bytes) -> None:

@@ -155,7 +155,9 @@ def delta_from_proto(msg: pb.ContextDelta) -> ContextDelta:
             if msg.HasField("default_serialization")
             else None
         ),
-        default_store=store_from_proto(msg.default_store) if msg.HasField("default_store") else None,
+        default_store=(
+            store_from_proto(msg.default_store) if msg.HasField("default_store") else None
+        ),
         commands=tuple(
             CommandContexts(
                 key=(cmd.command_type, cmd.seq),

@@ -42,7 +42,6 @@ from temporay.actors import transport
 from temporay.actors.shard import ShardCore
 from temporay.cluster.devserver import start_dev_server
 from temporay.proto import hosting as pb
-from temporay.runtime import type_hints
 from temporay.runtime.engines import EngineFactory
 
 
@@ -155,7 +154,6 @@ async def hosted(workload: str, workflows: int, rec: Recorder) -> dict[str, floa
 def replay(
     requests: list[tuple[int, bytes, bool]], measured_from: int, gap: float
 ) -> tuple[list[float], list[float]]:
-    type_hints.install()  # as in a shard process
     core = ShardCore("bench", EngineFactory(LocalWorkflowRunner()), threads=4)
     first: list[float] = []
     later: list[float] = []

@@ -6,7 +6,7 @@ depend on the run: the definition, converters, handler tables, environment, modu
 runner that can make that part alone offers ``prepare_instance(det)``, which reads everything in
 ``det`` but its run fields (``info``, ``randomness_seed``, ``last_completion_result``,
 ``last_failure``), and returns an object whose ``bind(run)`` finishes the instance. A host makes
-the next runs' prepared instances while it waits (``actors/shard.py``); each is bound once.
+the next runs' prepared instances while it waits (``actors/run_factory.py``); each is bound once.
 Runners without it (the SDK's, a user's) are prepared by keeping ``det`` and creating the
 instance on ``bind``, so every runner can be driven this way.
 """

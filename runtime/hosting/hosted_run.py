@@ -2,10 +2,10 @@
 
 A ``HostedRun`` is created from a ``RunTemplate`` (what every run of one workflow type on one Worker
 shares, shipped once per hosting process) and ``RunDetails`` (what is particular to this run,
-rebuilt from its first activation: ``run_info``). It turns activation bytes into a completion
-plus the side information the Worker needs but cannot ask for remotely: the serialization
-contexts the activation touched and recorded metric operations. It knows nothing of Ray; shards
-and tests drive it alike.
+rebuilt from its first activation: ``runtime/hosting/run_info.py``). It turns activation bytes
+into a completion plus the side information the Worker needs but cannot ask for remotely: the
+serialization contexts the activation touched and recorded metric operations. It knows nothing
+of Ray; shards and tests drive it alike.
 """
 
 from __future__ import annotations
@@ -40,7 +40,6 @@ from temporay.runtime.hosting.externs import (
     hosted_extern_functions,
 )
 from temporay.runtime.hosting.failures import failed_completion
-from temporay.runtime.isolated_runner import IsolatedInstance
 from temporay.runtime.prepared import prepare_instance, shared_details
 from temporay.runtime.run_info import RunDetails
 
@@ -143,9 +142,9 @@ class ReadyRun:
     """A hosted run made before it is known: everything but what its first activation says.
 
     A host that waits for work makes the next runs of recently used templates this way
-    (``actors/shard.py``), which takes the making of the instance (module copies, converters,
-    handler tables, environment) out of a new run's first activation; ``bind`` then adds the
-    run's details. Each is bound once. ``converters_ahead``: also call the template's converter
+    (``actors/run_factory.py``), which takes the making of the instance (module copies,
+    converters, handler tables, environment) out of a new run's first activation; ``bind`` then
+    adds the run's details. Each is bound once. ``converters_ahead``: also call the template's converter
     factories now (only for engines that call them once, at creation: ``takes_ready_converters``).
     """
 
@@ -204,8 +203,6 @@ class HostedRun:
         self._recorder = recorder
         self._template = template
         self._contexts = ContextTracker(info)
-        # Contexts do not depend on the run's module state: ask the engine's instance directly.
-        self._contexts_of = instance.inner if isinstance(instance, IsolatedInstance) else instance
         self.activations = 0
 
     @staticmethod
@@ -222,7 +219,7 @@ class HostedRun:
         completion = self.instance.activate(activation)
         # sdk-core leaves run_id to the Worker; set it so the completion stands on its own.
         completion.run_id = activation.run_id
-        delta = self._contexts.capture(self._contexts_of, touched_commands(activation, completion))
+        delta = self._contexts.capture(self.instance, touched_commands(activation, completion))
         self.activations += 1
         return HostedResult(completion, delta, self._recorder.drain())
 

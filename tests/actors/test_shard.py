@@ -13,15 +13,14 @@ import time
 from collections.abc import Sequence
 
 import pytest
-import temporalio.bridge.proto.workflow_activation as wfact
 import temporalio.bridge.proto.workflow_completion as wfcomp
-import temporalio.converter
 import temporalio.workflow
 from temporalio.worker import WorkflowInstance, WorkflowInstanceDetails, WorkflowRunner
 
 from bench.workloads import hosting as hosting_workflows
 from bench.workloads.instance_details import instance_details
-from temporay.actors.shard import WATCHDOG_IDLE_S, ShardCore
+from temporay.actors.shard import ShardCore
+from temporay.actors.watchdog import WATCHDOG_IDLE_S
 from temporay.actors.wire import RunKey
 from temporay.cluster.templates import TemplateBlob, TemplateCache
 from temporay.proto import hosting as pb
@@ -29,6 +28,7 @@ from temporay.runtime.engine.runner import TemporayWorkflowRunner
 from temporay.runtime.engines import EngineFactory
 from temporay.runtime.local_runner import LocalWorkflowRunner
 from tests.runtime.isolation.workflows import globals_state
+from tests.support.activations import activation, initialize
 
 CLASS = globals_state.GlobalsWorkflow
 DEFN = temporalio.workflow._Definition.must_from_class(CLASS)
@@ -47,17 +47,13 @@ def _first_batch(
     argument: object = None,
     budget_ms: int = 0,
 ) -> bytes:
-    act = wfact.WorkflowActivation(run_id=key.run_id)
-    act.timestamp.FromSeconds(1_000_000_000)
-    init = act.jobs.add().initialize_workflow
-    init.workflow_type = workflow_type
-    init.workflow_id = f"wf-{key.run_id}"
-    init.randomness_seed = 3
-    init.arguments.extend(
-        temporalio.converter.DataConverter.default.payload_converter.to_payloads(
-            [key.run_id if argument is None else argument]
-        )
+    init = initialize(
+        workflow_type,
+        key.run_id if argument is None else argument,
+        workflow_id=f"wf-{key.run_id}",
+        randomness_seed=3,
     )
+    act = activation(key.run_id, init, at=1_000_000_000)
     batch = pb.ActivationBatch()
     item = batch.items.add(budget_ms=budget_ms)
     key.to_proto(item.key)
@@ -94,7 +90,7 @@ def test_disposals_wait_for_the_answer_and_copies_are_made_after_it() -> None:
         # but right after.
         assert core.run_keys() == [tuple(second)]
         # And two runs, made as far as they can be, wait for the class's next runs.
-        (ready,) = core._ready_runs.values()
+        (ready,) = core._factory.ready_runs.values()
         assert len(ready) == 2
     finally:
         core.shutdown()
@@ -106,13 +102,13 @@ def test_no_copies_are_made_ahead_when_asked_for_none() -> None:
     try:
         _answered(core.run_batch(_first_batch(RunKey("r", "run-1", 1), _template())))
         core.after_answer()
-        assert core._ready_runs == {}
+        assert core._factory.ready_runs == {}
     finally:
         core.shutdown()
 
 
 def _run_converter(core: ShardCore, key: RunKey) -> object:
-    instance = core._runs[key].instance
+    instance = core._table.runs[key].instance
     return instance.inner.context.context_free_payload_converter  # type: ignore[attr-defined]
 
 
@@ -123,7 +119,7 @@ def test_each_new_run_is_made_ahead_of_it_with_converters_of_its_own() -> None:
         first, second, third = (RunKey("r", f"run-{i}", 1) for i in (1, 2, 3))
         _answered(core.run_batch(_first_batch(first, blob)))  # made at creation: none ready
         core.after_answer()
-        (ready,) = core._ready_runs.values()
+        (ready,) = core._factory.ready_runs.values()
         assert len(ready) == 2
         _answered(core.run_batch(_first_batch(second, blob)))
         _answered(core.run_batch(_first_batch(third, blob)))
@@ -131,7 +127,7 @@ def test_each_new_run_is_made_ahead_of_it_with_converters_of_its_own() -> None:
         converters = [_run_converter(core, key) for key in (first, second, third)]
         assert len(set(map(id, converters))) == 3
         for key in (second, third):
-            assert core._runs[key].info.run_id == key.run_id
+            assert core._table.runs[key].info.run_id == key.run_id
     finally:
         core.shutdown()
 
@@ -163,11 +159,11 @@ def test_a_runner_of_unknown_ways_gets_no_converters_made_ahead() -> None:
         blob = _template()
         _answered(core.run_batch(_first_batch(RunKey("r", "run-1", 1), blob)))
         core.after_answer()
-        (ready,) = core._ready_runs.values()
+        (ready,) = core._factory.ready_runs.values()
         assert len(ready) == 2  # made ahead as far as such a runner allows: module copies
         _answered(core.run_batch(_first_batch(RunKey("r", "run-2", 1), blob)))
         assert len(ready) == 1
-        (template,) = core._templates.values()
+        (template,) = core._factory.templates.values()
         # The runner got the Worker's own factories, at the run's creation.
         assert [det.payload_converter_factory for det in opaque.created] == [
             template.payload_converter_factory

@@ -178,14 +178,3 @@ async def test_worker_bridge_eviction_and_local_activity_check(client: Client) -
         assert ours == theirs
     del worker
     time.sleep(0)
-
-
-def test_payload_converter_resolves_class_hints_through_its_module_global() -> None:
-    """Shards memoise class type hints by replacing ``get_type_hints`` in the SDK converter's
-    module (runtime/type_hints.py): ``value_to_type`` must look it up there on each call."""
-    import typing
-
-    import temporalio.converter._payload_converter as payload_converter
-
-    assert payload_converter.get_type_hints is typing.get_type_hints
-    assert "get_type_hints" in payload_converter.value_to_type.__code__.co_names
