@@ -5,7 +5,7 @@
     temporay status [--ray-address ADDR]
 
 --replicas 0 runs the Worker in this process (it is then the router); --replicas N starts N
-Router actors in the cluster, each a Worker on the same task queue with shards of its own. The
+Worker actors in the cluster, each a Worker on the same task queue with shards of its own. The
 command stays in the foreground; Ctrl-C or SIGTERM drains every run, stops everything it started
 and exits with 130 or 143.
 """
@@ -224,7 +224,7 @@ async def _run_fleet(
 
     from temporay.actors.code import runtime_env_for, upload_local_paths
     from temporay.cluster.connect import RayConnectError, acquire_ray, release_ray
-    from temporay.cluster.worker_actor import Router, WorkerSpec
+    from temporay.cluster.worker_actor import WorkerActor, WorkerSpec
 
     try:
         lease = await asyncio.to_thread(acquire_ray, args.ray_address, {"namespace": "temporay"})
@@ -249,7 +249,7 @@ async def _run_fleet(
         actor_options: dict[str, Any] = {"name": name, "namespace": "temporay"}
         if runtime_env:
             actor_options["runtime_env"] = runtime_env
-        routers.append(Router.options(**actor_options).remote(spec, name))  # type: ignore[attr-defined]
+        routers.append(WorkerActor.options(**actor_options).remote(spec, name))  # type: ignore[attr-defined]
 
     def stop_routers() -> None:
         for router in routers:
@@ -331,7 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--ray-address", default=None, help="default: the ambient or a local cluster"
     )
-    worker.add_argument("--replicas", type=int, default=0, help="Router actors (0: this process)")
+    worker.add_argument("--replicas", type=int, default=0, help="Worker actors (0: this process)")
     worker.add_argument("--shards", type=int, default=None, help="shards per router")
     worker.add_argument("--engine", default="temporay", choices=["temporay", "sdk"])
     worker.add_argument("--transport", default=None, choices=["socket", "ray"])

@@ -32,8 +32,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_CONNECT_TIMEOUT_S = 30.0
 """Bound on reaching an existing cluster (the probe and ``ray.init``)."""
 LOCAL_START_TIMEOUT_S = 120.0
-"""Bound on starting a local cluster: a cold start on a loaded 2-core machine takes tens of
-seconds, and a start that cannot finish still fails in bounded time."""
+"""Bound on starting a local cluster: longer than reaching one, as a cold start on a small,
+loaded machine is slow, yet a start that cannot finish still fails in bounded time."""
 PROBE_TIMEOUT_S = 5.0
 
 AUTH_MODE_ENV = "RAY_AUTH_MODE"

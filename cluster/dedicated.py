@@ -1,16 +1,17 @@
 """Dedicated placement: a run (or a workflow type) that asks for it gets a Ray actor of its own.
 
-A Ray actor is a whole process (~40-60 MB, 0.2-0.6 s to start), and every dead actor keeps
-~15-20 KB in the GCS, so dedicated actors come from a warm pool and are recycled: when the run is
-evicted its state is dropped on the actor, which goes back to the idle list (or is stopped when
-more than ``max_idle`` wait there).
+A Ray actor is a whole process, slow to start, and every dead actor keeps some memory in the
+GCS, so dedicated actors come from a warm pool and are recycled: when the run is evicted its
+state is dropped on the actor, which goes back to the idle list (or is stopped when more than
+``max_idle`` wait there).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 import temporalio.workflow
@@ -71,6 +72,13 @@ def wants_dedicated(spec: DedicatedSpec, info: temporalio.workflow.Info, cls: ty
     if callable(spec):
         return bool(spec(info))
     return info.workflow_type in spec
+
+
+def needs_dedicated(spec: DedicatedSpec, workflow_classes: Iterable[type]) -> bool:
+    """Whether any run could ask for its own actor, so the runner starts a dedicated pool."""
+    return bool(callable(spec) or spec) or any(
+        getattr(cls, DEDICATED_MARKER, False) for cls in workflow_classes
+    )
 
 
 class DedicatedActorUnavailable(RuntimeError):
@@ -187,3 +195,34 @@ class DedicatedPool:
             self._closed = True
             self._idle = []
         return self._pool.close(timeout)
+
+
+def start_dedicated_pool(
+    router_id: str,
+    shard_settings: ShardSettings,
+    *,
+    registry: Any | None,
+    on_lost: Callable[[ShardMember], None],
+    warm: int,
+    max_idle: int,
+    actor_options: dict[str, Any],
+) -> DedicatedPool:
+    """A started pool of single-run actors, made as the runner's shards are but for one run."""
+    pool = DedicatedPool(
+        router_id,
+        dataclasses.replace(
+            shard_settings,
+            count=warm,
+            threads=4,
+            name_prefix="temporay-dedicated",
+            replace_lost=False,
+            ready_copies=0,  # one run per actor: copies made ahead would go unused
+            actor_options=tuple(actor_options.items()),
+        ),
+        registry=registry,
+        on_lost=on_lost,
+        warm=warm,
+        max_idle=max_idle,
+    )
+    pool.start()
+    return pool

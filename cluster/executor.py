@@ -3,11 +3,11 @@
 The SDK's Worker hands each activation to ``loop.run_in_executor(executor, running.activate,
 act)`` and awaits it. An in-process runner needs that thread: the activation is CPU work. For a
 run hosted on a shard the thread only waits for the answer, yet the answer cannot be asked for
-until the thread is up, and waking a pool thread took ~0.2 ms per activation at low load on our
-2-core machine (p50 from ``submit`` to the thread starting, 200 activations, both for the SDK's
-runner in-process and ours). So ``submit`` sends the activation from the calling thread, the
-Worker's event loop, when that cannot block (``RemoteRun.begin``), and the thread only reads the
-answer (``RemoteRun.finish``): the shard works while the thread wakes.
+until the thread is up, and waking a pool thread is a large part of a hop at low load
+(docs/design-notes.md, "A hosted activation leaves from the Worker's event loop"). So ``submit``
+sends the activation from the calling thread, the Worker's event loop, when that cannot block
+(``RemoteRun.begin``), and the thread only reads the answer (``RemoteRun.finish``, given the same
+``InFlightActivation``): the shard works while the thread wakes.
 
 Everything else (in-process runners, evictions, a run still to be placed on a shard that is
 starting) goes to the thread as before. ``RayPlugin`` installs this executor when the Worker is
@@ -56,13 +56,13 @@ class HopExecutor(ThreadPoolExecutor):
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
         run = hosted_run_of(fn) if len(args) == 1 and not kwargs else None
-        begun = run.begin(args[0]) if run is not None else None
-        if run is None or begun is None:
+        activation = run.begin(args[0]) if run is not None else None
+        if run is None or activation is None:
             return super().submit(fn, *args, **kwargs)
-        if begun.lead is not None and begun.lead.call is not None:
+        if activation.sent_early:
             self.early += 1
         try:
-            return super().submit(run.finish, begun)  # type: ignore[arg-type]
+            return super().submit(run.finish, activation)  # type: ignore[arg-type]
         except BaseException:
-            run.abandon(begun)
+            run.abandon(activation)
             raise

@@ -15,9 +15,9 @@ from typing import Any
 import ray
 
 from temporay.actors.shard import READY_COPIES_PER_CLASS, Shard
-from temporay.actors.transport import Endpoint, RayCallTransport, SocketTransport
+from temporay.actors.transport import Endpoint, RayCallTransport, SocketTransport, Transport
 from temporay.cluster.options import TRANSPORTS
-from temporay.cluster.routing import CallFailure, ShardChannel, ShardMember, Transport
+from temporay.cluster.routing import CallFailure, ShardChannel, ShardMember
 
 logger = logging.getLogger(__name__)
 

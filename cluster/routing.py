@@ -13,6 +13,9 @@ of one of its activations, woken to lead it; each waiting thread also keeps its 
 one slow request never holds another's caller past its budget. With ``HopExecutor`` a request
 for a free line is sent even earlier, from the Worker's event loop as it hands the activation to
 an executor thread (``start``); that thread then only reads the answer.
+
+An activation is one ``InFlightActivation`` from the moment its run prepares it until its answer
+is in: the run, the channel and ``HopExecutor`` all hold that same object.
 """
 
 from __future__ import annotations
@@ -22,10 +25,19 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from enum import Enum, auto
+from typing import Any
 
-from temporay.actors.transport import COLLECT, RUN_BATCH, ShardUnreachable, TransportTimeout
+from temporay.actors.transport import (
+    COLLECT,
+    RUN_BATCH,
+    Call,
+    ShardUnreachable,
+    Transport,
+    TransportTimeout,
+)
 from temporay.actors.wire import RunKey
+from temporay.cluster.wakeup import Wakeup
 from temporay.proto import hosting as pb
 
 logger = logging.getLogger(__name__)
@@ -33,9 +45,8 @@ logger = logging.getLogger(__name__)
 RETURN_MARGIN_S = 0.35
 """Of an activation's budget, what is kept for the answer's way back: after the shard's watchdog
 interrupts a stuck run, the shard still unwinds it, formats the stack and replies, and the
-router's thread must wake. 0.15 s proved too little on a loaded 2-core CI machine (the router
-timed out first and the task failure lost the shard's stack); with the default 1.75 s budget a
-run gets 1.4 s in the shard."""
+router's thread must wake. With too small a margin a loaded machine's router times out first,
+and the task failure loses the shard's stack."""
 
 
 EARLY_SEND_MAX = 16 * 1024
@@ -43,24 +54,7 @@ EARLY_SEND_MAX = 16 * 1024
 socket with a 16 KiB send buffer (``tcp_wmem``; a Unix socket's is larger): a request of about
 that size on an idle connection is taken by the kernel at once, whatever the shard is doing; a
 bigger one, which could wait for the network, is sent by its executor thread. Activations are
-mostly far smaller (~200-500 bytes in ``bench_hop``; ~2 KiB with the template a shard gets
-once)."""
-
-
-class Call(Protocol):
-    """A request on its way: ``result`` waits for the answer."""
-
-    def result(self, timeout: float | None) -> bytes: ...
-
-    def abandon(self) -> None: ...
-
-
-class Transport(Protocol):
-    def send(
-        self, kind: int, payload: bytes, timeout: float | None, may_block: bool = True
-    ) -> Call | None: ...
-
-    def close(self) -> None: ...
+mostly far smaller, even the first one of a run, which carries its template."""
 
 
 @dataclass(frozen=True)
@@ -71,44 +65,42 @@ class CallFailure:
     message: str
 
 
-class Wakeup:
-    """A flag one thread waits on and others set: ``threading.Event`` on a single lock.
+class TaskKind(Enum):
+    """What a waiting caller's thread is woken to do for its channel."""
 
-    Every activation creates one and at low load nobody ever waits on it; an Event is a
-    condition, a lock and a waiter list in Python code, this one C lock. ``wait`` consumes the
-    flag (the one waiter clears it right after anyway)."""
-
-    __slots__ = ("_lock",)
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._lock.acquire()  # held: not set
-
-    def set(self) -> None:
-        try:
-            self._lock.release()
-        except RuntimeError:
-            pass  # set already
-
-    def wait(self, timeout: float | None) -> bool:
-        """Wait until set (``None``: for ever); returns whether it was, leaving it clear."""
-        return self._lock.acquire(timeout=-1 if timeout is None else timeout)
-
-    def clear(self) -> None:
-        self._lock.acquire(blocking=False)
+    SEND_BATCH = auto()  # send queued activations as one request (the line was taken for it)
+    COLLECT = auto()  # ask the shard for the answers a request left pending
 
 
-class PendingActivation:
-    """One activation on its way to a shard and back; resolved exactly once."""
+@dataclass(frozen=True, slots=True)
+class LeaderTask:
+    """Work for the channel, handed to the thread of one of ``items``, which leads it."""
+
+    kind: TaskKind
+    items: list[InFlightActivation]
+
+
+class InFlightActivation:
+    """One activation on its way to a shard and back; resolved exactly once.
+
+    Made by its run (``RemoteRun``) with what the run needs to finish it (``channel``,
+    ``first``); queued, batched and waited for by the channel; and, when ``ShardChannel.start``
+    took the line for it on the Worker's event loop, holding that request (``early_payload``)
+    until its executor thread finishes it."""
 
     __slots__ = (
         "_event",
         "_task",
         "abandoned",
         "alone",
+        "channel",
         "deadline",
+        "early_call",
+        "early_error",
+        "early_payload",
         "envelope",
         "failure",
+        "first",
         "key",
         "result",
     )
@@ -119,6 +111,9 @@ class PendingActivation:
         envelope: pb.ActivationEnvelope,
         deadline: float,
         alone: pb.ActivationBatch | None = None,
+        *,
+        channel: ShardChannel | None = None,
+        first: bool = False,
     ) -> None:
         self.key = key
         self.envelope = envelope
@@ -126,11 +121,31 @@ class PendingActivation:
         """The one-item batch ``envelope`` was made in, if it was: a request of its own then
         sends it as is instead of copying the envelope (with the activation) into a new one."""
         self.deadline = deadline
+        self.channel = channel
+        """The line it was prepared for (``None``: its caller drives a channel itself)."""
+        self.first = first
+        """Its run's first activation: it places the run on ``channel``."""
+        self.early_payload: bytes | None = None
+        """The request ``ShardChannel.start`` built for it alone, holding a place on the line."""
+        self.early_call: Call | None = None
+        """That request, sent already (from the Worker's event loop)."""
+        self.early_error: Exception | None = None
+        """Why sending that request failed, reported on the executor thread."""
         self.result: pb.CompletionEnvelope | None = None
         self.failure: CallFailure | None = None
         self.abandoned = False
-        self._task: tuple[str, list[PendingActivation]] | None = None
+        self._task: LeaderTask | None = None
         self._event = Wakeup()
+
+    @property
+    def begun_early(self) -> bool:
+        """``start`` took the line for it: ``activate`` or ``abandon`` must follow."""
+        return self.early_payload is not None
+
+    @property
+    def sent_early(self) -> bool:
+        """Its request left before its executor thread woke."""
+        return self.early_call is not None
 
     @property
     def resolved(self) -> bool:
@@ -144,20 +159,6 @@ class PendingActivation:
         self.result = result
         self.failure = failure
         self._event.set()
-
-
-class Lead:
-    """A request for one activation begun on the Worker's event loop (``ShardChannel.start``),
-    to be finished by its executor thread: already sent (``call``), failed to send (``error``),
-    or left for that thread to send (neither)."""
-
-    __slots__ = ("batch", "call", "error", "payload")
-
-    def __init__(self, batch: list[PendingActivation], payload: bytes) -> None:
-        self.batch = batch
-        self.payload = payload
-        self.call: Call | None = None
-        self.error: Exception | None = None
 
 
 def _set_budget(envelope: pb.ActivationEnvelope, deadline: float, now: float) -> None:
@@ -202,7 +203,7 @@ class ShardChannel:
         self._on_timeout = on_timeout
         self._on_stuck = on_stuck
         self._lock = threading.Lock()
-        self._queue: list[PendingActivation] = []
+        self._queue: list[InFlightActivation] = []
         self._inflight = 0
         self._dispose: list[RunKey] = []
         self.requests = 0
@@ -210,36 +211,41 @@ class ShardChannel:
 
     # --- the caller's side ----------------------------------------------------------------------
 
-    def start(self, pending: PendingActivation) -> Lead | None:
-        """Send ``pending`` as a request of its own now, if the line is free and that cannot
-        block; ``None`` otherwise (``activate`` will queue it).
+    def start(self, pending: InFlightActivation) -> bool:
+        """Take the line for ``pending`` and send it as a request of its own now, if the line is
+        free and sending cannot block; whether the line was taken (if not, ``activate`` will
+        queue it). A taken line is held until ``activate`` or ``abandon`` is called with it.
 
         Called on the Worker's event loop (``HopExecutor``), so the shard works on the
         activation while an executor thread wakes to wait for the answer. Never raises: a
         failure to send is kept for ``activate`` to report on that thread."""
         with self._lock:
             if self._inflight >= self._max_inflight or self._queue:
-                return None
+                return False
             self._inflight += 1
         try:
-            lead = Lead([pending], self._batch_payload([pending]))
+            payload = self._batch_payload([pending])
         except Exception:
             logger.exception("Building the request for run %s failed", pending.key.run_id)
             self._release()
-            return None
-        if len(lead.payload) <= EARLY_SEND_MAX:
+            return False
+        pending.early_payload = payload
+        if len(payload) <= EARLY_SEND_MAX:
             try:
-                lead.call = self.transport.send(
-                    RUN_BATCH, lead.payload, self._timeout(lead.batch), may_block=False
+                pending.early_call = self.transport.send(
+                    RUN_BATCH, payload, self._timeout([pending]), may_block=False
                 )
             except Exception as err:
-                lead.error = err
-        return lead
+                pending.early_error = err
+        return True
 
-    def activate(self, pending: PendingActivation, lead: Lead | None = None) -> None:
+    def activate(self, pending: InFlightActivation) -> None:
         """Send (or queue) one activation, or finish the request ``start`` began for it;
         return once it is resolved or its deadline passed."""
-        if lead is None:
+        if pending.begun_early:
+            leading = True
+            self._run_batch([pending], early=True)
+        else:
             with self._lock:
                 if self._inflight < self._max_inflight and not self._queue:
                     self._inflight += 1
@@ -249,9 +255,6 @@ class ShardChannel:
                     leading = False
             if leading:
                 self._run_batch([pending])
-        else:
-            leading = True
-            self._run_batch(lead.batch, lead)
         if (
             leading
             and pending._task is None
@@ -260,15 +263,15 @@ class ShardChannel:
             return  # the common case: our own request brought our answer
         self._wait(pending)
 
-    def abandon(self, lead: Lead) -> None:
-        """No thread will finish ``lead`` (the Worker's executor refused it): fail its
-        activation and free the line."""
-        if lead.call is not None:
-            lead.call.abandon()
-        self._fail(lead.batch, CallFailure("error", "the Worker's executor refused the activation"))
+    def abandon(self, pending: InFlightActivation) -> None:
+        """No thread will finish the request ``start`` began for ``pending`` (the Worker's
+        executor refused it): fail the activation and free the line."""
+        if pending.early_call is not None:
+            pending.early_call.abandon()
+        self._fail([pending], CallFailure("error", "the Worker's executor refused the activation"))
         self._release()
 
-    def _wait(self, pending: PendingActivation) -> None:
+    def _wait(self, pending: InFlightActivation) -> None:
         while True:
             remaining = pending.deadline - time.monotonic()
             timeout = None if remaining == float("inf") else max(remaining, 0.0)
@@ -286,23 +289,29 @@ class ShardChannel:
                         )
                         break
                     continue
-            what, items = task
-            if what == "batch":
-                self._run_batch(items)
+            if task.kind is TaskKind.SEND_BATCH:
+                self._run_batch(task.items)
             else:
-                self._collect(items)
+                self._collect(task.items)
         self._on_timeout(self.member)
 
     # --- leading a request ----------------------------------------------------------------------
 
-    def _run_batch(self, batch: list[PendingActivation], lead: Lead | None = None) -> None:
+    def _run_batch(self, batch: list[InFlightActivation], early: bool = False) -> None:
+        """Send ``batch`` as one request and deliver its answers; ``early``: finish the request
+        ``start`` began for its one activation."""
         try:
-            payload = lead.payload if lead is not None else self._batch_payload(batch)
-            self._request(RUN_BATCH, payload, batch, lead)
+            if early:
+                (alone,) = batch
+                payload = alone.early_payload
+                assert payload is not None
+                self._request(RUN_BATCH, payload, batch, alone.early_call, alone.early_error)
+            else:
+                self._request(RUN_BATCH, self._batch_payload(batch), batch)
         finally:
             self._release()
 
-    def _batch_payload(self, batch: list[PendingActivation]) -> bytes:
+    def _batch_payload(self, batch: list[InFlightActivation]) -> bytes:
         now = time.monotonic()
         alone = batch[0].alone if len(batch) == 1 else None
         if alone is not None:
@@ -324,11 +333,11 @@ class ShardChannel:
         return message.SerializeToString()
 
     @staticmethod
-    def _timeout(batch: Sequence[PendingActivation]) -> float | None:
+    def _timeout(batch: Sequence[InFlightActivation]) -> float | None:
         deadline = batch[0].deadline if len(batch) == 1 else max(p.deadline for p in batch)
         return None if deadline == float("inf") else max(deadline - time.monotonic(), 0.01)
 
-    def _collect(self, waiting: list[PendingActivation]) -> None:
+    def _collect(self, waiting: list[InFlightActivation]) -> None:
         message = pb.ActivationBatch()
         for pending in waiting:
             pending.key.to_proto(message.dispose.add())
@@ -338,14 +347,15 @@ class ShardChannel:
         self,
         kind: int,
         payload: bytes,
-        batch: list[PendingActivation],
-        lead: Lead | None = None,
+        batch: list[InFlightActivation],
+        call: Call | None = None,
+        send_error: Exception | None = None,
     ) -> None:
+        """Wait for the answer to ``call``, sending the request first if nobody has yet."""
         timeout = self._timeout(batch)
         try:
-            if lead is not None and lead.error is not None:
-                raise lead.error
-            call = lead.call if lead is not None else None
+            if send_error is not None:
+                raise send_error
             if call is None:
                 call = self.transport.send(kind, payload, timeout)
                 assert call is not None
@@ -360,7 +370,7 @@ class ShardChannel:
         else:
             self._deliver(batch, data)
 
-    def _deliver(self, batch: Sequence[PendingActivation], data: bytes) -> None:
+    def _deliver(self, batch: Sequence[InFlightActivation], data: bytes) -> None:
         result = pb.BatchResult.FromString(data)
         member = self.member
         if not member.instance:
@@ -386,9 +396,9 @@ class ShardChannel:
             by_key[key] for key in (RunKey.from_proto(k) for k in result.pending) if key in by_key
         ]
         if waiting:
-            self._hand_over(("collect", waiting))
+            self._hand_over(LeaderTask(TaskKind.COLLECT, waiting))
 
-    def _fail(self, batch: Sequence[PendingActivation], failure: CallFailure) -> None:
+    def _fail(self, batch: Sequence[InFlightActivation], failure: CallFailure) -> None:
         for pending in batch:
             pending.resolve(failure=failure)
 
@@ -402,23 +412,23 @@ class ShardChannel:
                 if not live:
                     continue
                 self._inflight += 1
-                self._assign(("batch", live))
+                self._assign(LeaderTask(TaskKind.SEND_BATCH, live))
 
-    def _hand_over(self, task: tuple[str, list[PendingActivation]]) -> None:
+    def _hand_over(self, task: LeaderTask) -> None:
         with self._lock:
             self._assign(task)
 
-    def _assign(self, task: tuple[str, list[PendingActivation]]) -> None:
+    def _assign(self, task: LeaderTask) -> None:
         """Wake one waiting caller of the task's items to carry it out (lock held).
 
         The caller with the latest deadline leads, so the request's timeout is its own."""
-        items = [p for p in task[1] if not p.abandoned and not p.resolved]
+        items = [p for p in task.items if not p.abandoned and not p.resolved]
         if not items:
-            if task[0] == "batch":
+            if task.kind is TaskKind.SEND_BATCH:
                 self._inflight -= 1
             return
         leader = max(items, key=lambda p: p.deadline)
-        leader._task = (task[0], items)
+        leader._task = LeaderTask(task.kind, items)
         leader._event.set()
 
     # --- disposals ----------------------------------------------------------------------------------

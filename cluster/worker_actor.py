@@ -1,8 +1,9 @@
-"""The Router actor: one Temporal Worker (its gRPC pollers and sdk-core) living inside Ray.
+"""``WorkerActor``: one Temporal Worker (its gRPC pollers and sdk-core) living inside Ray.
 
-A fleet scales horizontally by running several routers on the same task queue; each owns its
-RayWorkflowRunner and therefore its shards (actors it creates die with it), and routes only its
-own Worker's activations. In the embedded form the user's process plays this part instead.
+A ``temporay worker`` fleet scales horizontally by running several Worker actors on the same
+task queue; each owns its RayWorkflowRunner and therefore its shards (actors it creates die with
+it), and is the router of its own Worker's activations only. In the embedded form the user's
+process plays this part instead.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class WorkerSpec:
-    """What a router needs to run a Worker; pickled into the actor."""
+    """What a Worker actor needs to run its Worker; pickled into the actor."""
 
     temporal_address: str
     namespace: str
@@ -33,7 +34,7 @@ class WorkerSpec:
 
 
 @ray.remote(num_cpus=0, max_concurrency=8)  # type: ignore[call-overload]
-class Router:
+class WorkerActor:
     """Runs ``WorkerSpec``'s Worker with ``RayPlugin`` until ``shutdown()``."""
 
     def __init__(self, spec: WorkerSpec, name: str) -> None:
@@ -78,11 +79,11 @@ class Router:
             await self._worker.run()
         except BaseException as err:
             self._error = err
-            logger.exception("Router %s: the Worker stopped with an error", self._name)
+            logger.exception("Worker actor %s: the Worker stopped with an error", self._name)
             raise
 
     async def shutdown(self) -> None:
-        """Stop polling, finish in-flight tasks, drain runs and kill this router's shards."""
+        """Stop polling, finish in-flight tasks, drain runs and kill this actor's shards."""
         if self._worker is not None and self._task is not None and not self._task.done():
             await self._worker.shutdown()
             try:

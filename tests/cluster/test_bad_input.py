@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import temporalio.bridge.proto.workflow_activation as wfact
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
@@ -22,9 +21,10 @@ from temporalio.worker import Worker
 from bench.workloads import hosting as wf
 from temporay import RayWorkflowRunner
 from temporay.actors.wire import RunKey
-from temporay.cluster.routing import PendingActivation
+from temporay.cluster.routing import InFlightActivation
 from temporay.proto import hosting as pb
 from temporay.runtime.hosting.failures import failed_completion
+from tests.support.activations import activation, fire_timer
 from tests.support.bad_engines import ExplodingEngine
 
 pytestmark = pytest.mark.timeout(240)
@@ -46,11 +46,10 @@ def test_activation_for_an_unknown_run_is_a_clear_failure(ray_cluster: None) -> 
     with RayWorkflowRunner(shards=1) as runner:
         channel = runner._pool().place()
         key = RunKey(runner.router_id, "no-such-run", 1)
-        activation = wfact.WorkflowActivation(run_id="no-such-run")
-        activation.jobs.add().fire_timer.seq = 1
-        envelope = pb.ActivationEnvelope(activation=activation.SerializeToString())
+        act = activation("no-such-run", fire_timer(1))
+        envelope = pb.ActivationEnvelope(activation=act.SerializeToString())
         key.to_proto(envelope.key)
-        pending = PendingActivation(key, envelope, deadline=float("inf"))
+        pending = InFlightActivation(key, envelope, deadline=float("inf"))
         channel.activate(pending)
         assert pending.result is not None and pending.result.run_lost
         completion = type(failed_completion("x", RuntimeError())).FromString(

@@ -1,4 +1,4 @@
-"""The `temporay` command: a fleet of two Router actors on one task queue serves workflows;
+"""The `temporay` command: a fleet of two Worker actors on one task queue serves workflows;
 `temporay status` describes it; SIGTERM drains and stops every actor."""
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ async def test_dedicated_runs_get_their_own_recycled_actor(
         ]
         for h in first:
             assert await h.query(wf.SignalQueryWorkflow.items) == []
-        placed = {r.key.run_id: r.shard_name for r in runner._runs.values()}
+        placed = {r.key.run_id: r.shard_name for r in runner._runs.all()}
         names = {placed[h.result_run_id] for h in first if h.result_run_id in placed}
         assert len(names) == 2
         assert all(n.startswith("temporay-dedicated-") for n in names)
@@ -51,14 +51,14 @@ async def test_dedicated_runs_get_their_own_recycled_actor(
         dedicated = runner._state.dedicated
         assert dedicated is not None
         for _ in range(100):
-            if not any(r.dedicated for r in runner._runs.values()):
+            if not any(r.dedicated for r in runner._runs.all()):
                 break
             await asyncio.sleep(0.05)
         later = await client.start_workflow(
             wf.SignalQueryWorkflow.run, id=f"ded-later-{uuid.uuid4().hex[:6]}", task_queue=task_queue
         )
         assert await later.query(wf.SignalQueryWorkflow.items) == []
-        reused = next(r.shard_name for r in runner._runs.values() if r.key.run_id == later.result_run_id)
+        reused = next(r.shard_name for r in runner._runs.all() if r.key.run_id == later.result_run_id)
         assert reused in names, "a recycled actor served the later run"
         await later.signal(wf.SignalQueryWorkflow.finish)
         assert await later.result() == []

@@ -27,6 +27,7 @@ from temporay.cluster.remote_run import RemoteRun
 from temporay.cluster.routing import ShardChannel
 from temporay.cluster.templates import TemplateBlob
 from temporay.proto import hosting as pb
+from tests.support.activations import activation, evict, fire_timer, initialize
 from tests.support.channels import channel_to
 
 
@@ -98,12 +99,7 @@ def _running(host: Host) -> tuple[RemoteRun, _RunningWorkflow]:
 
 
 def _activation(run: RemoteRun, first: bool) -> wfact.WorkflowActivation:
-    act = wfact.WorkflowActivation(run_id=run.key.run_id)
-    if first:
-        act.jobs.add().initialize_workflow.workflow_type = "NoopWorkflow"
-    else:
-        act.jobs.add().fire_timer.seq = 1
-    return act
+    return activation(run.key.run_id, initialize("NoopWorkflow") if first else fire_timer(1))
 
 
 def test_a_hosted_activation_leaves_before_its_thread_wakes(host: tuple[EchoShard, Host]) -> None:
@@ -147,8 +143,7 @@ def test_anything_not_hosted_runs_on_the_pool_as_submitted(host: tuple[EchoShard
     assert done.HasField("successful") and shard.received[0][1]
     assert executor.early == 0
     # An eviction completes locally, on the pool, whatever the executor.
-    act = wfact.WorkflowActivation(run_id=run.key.run_id)
-    act.jobs.add().remove_from_cache.message = "bye"
+    act = activation(run.key.run_id, evict("bye"))
     evicted = executor.submit(running.activate, act).result(5)
     assert evicted.HasField("successful") and len(shard.received) == 1
     executor.shutdown()

@@ -22,11 +22,11 @@ from temporay.actors.wire import RunKey
 from temporay.cluster.routing import (
     EARLY_SEND_MAX,
     CallFailure,
-    PendingActivation,
+    InFlightActivation,
     ShardChannel,
     ShardMember,
-    Wakeup,
 )
+from temporay.cluster.wakeup import Wakeup
 from temporay.proto import hosting as pb
 from tests.support.channels import channel_to
 
@@ -80,7 +80,7 @@ def shard() -> Iterator[tuple[ScriptedShard, ShardChannel]]:
         yield scripted, channel
 
 
-def _pending(run_id: str, body: bytes | None = None) -> PendingActivation:
+def _pending(run_id: str, body: bytes | None = None) -> InFlightActivation:
     """An activation made as ``RemoteRun`` makes it: its envelope in a one-item batch of its
     own, sent as is when it leaves alone, copied when it leaves with others."""
     alone = pb.ActivationBatch()
@@ -88,7 +88,7 @@ def _pending(run_id: str, body: bytes | None = None) -> PendingActivation:
     envelope.activation = run_id.encode() if body is None else body
     key = RunKey("router", run_id, 1)
     key.to_proto(envelope.key)
-    return PendingActivation(key, envelope, time.monotonic() + 30, alone)
+    return InFlightActivation(key, envelope, time.monotonic() + 30, alone)
 
 
 def _activate(channel: ShardChannel, run_id: str) -> bytes:
@@ -182,11 +182,11 @@ def test_start_sends_on_a_free_line_before_the_caller_thread_reads_the_answer(
     scripted, channel = shard
     _activate(channel, "warm")  # opens the connection start may use
     pending = _pending("early")
-    lead = channel.start(pending)
-    assert lead is not None and lead.call is not None
+    assert channel.start(pending)
+    assert pending.begun_early and pending.sent_early
     # The shard has the request before anyone waits for the answer.
     assert _wait_for(lambda: scripted.batch_sizes == [1, 1])
-    channel.activate(pending, lead)
+    channel.activate(pending)
     assert pending.result is not None and pending.result.completion == b"early"
     assert _activate(channel, "after") == b"after"  # the line is free again
 
@@ -197,13 +197,13 @@ def test_start_on_a_busy_line_leaves_the_activation_to_queue_on_its_thread(
     scripted, channel = shard
     _activate(channel, "warm")
     first, second = _pending("first"), _pending("second")
-    lead = channel.start(first)
-    assert lead is not None
-    assert channel.start(second) is None  # max_inflight=1: the line is taken
+    assert channel.start(first)
+    assert not channel.start(second)  # max_inflight=1: the line is taken
+    assert not second.begun_early
     with ThreadPoolExecutor(2) as pool:
         queued = pool.submit(channel.activate, second)
         assert _wait_for(lambda: channel._queue == [second])
-        pool.submit(channel.activate, first, lead).result(5)
+        pool.submit(channel.activate, first).result(5)
         queued.result(5)
     assert first.result is not None and first.result.completion == b"first"
     assert second.result is not None and second.result.completion == b"second"
@@ -217,16 +217,16 @@ def test_start_opens_no_connection_and_sends_nothing_large(
     neither happens on the event loop; the caller's thread sends instead."""
     scripted, channel = shard
     fresh = _pending("fresh")  # no connection open yet
-    lead = channel.start(fresh)
-    assert lead is not None and lead.call is None and lead.error is None
-    channel.activate(fresh, lead)
+    assert channel.start(fresh)
+    assert fresh.begun_early and not fresh.sent_early and fresh.early_error is None
+    channel.activate(fresh)
     assert fresh.result is not None and fresh.result.completion == b"fresh"
     big_body = b"x" * (EARLY_SEND_MAX + 1)
     big = _pending("big", big_body)
-    lead = channel.start(big)
-    assert lead is not None and lead.call is None
+    assert channel.start(big)
+    assert big.begun_early and not big.sent_early
     assert scripted.batch_sizes == [1]
-    channel.activate(big, lead)
+    channel.activate(big)
     assert big.result is not None and big.result.completion == big_body
     assert scripted.batch_sizes == [1, 1]
 
@@ -237,9 +237,8 @@ def test_an_abandoned_start_fails_its_activation_and_frees_the_line(
     _, channel = shard
     _activate(channel, "warm")
     pending = _pending("refused")
-    lead = channel.start(pending)
-    assert lead is not None and lead.call is not None
-    channel.abandon(lead)
+    assert channel.start(pending) and pending.sent_early
+    channel.abandon(pending)
     assert pending.result is None and pending.failure is not None
     assert pending.failure.kind == "error"
     # Its connection (with an answer nobody will read) is closed; the next request opens one.
@@ -270,13 +269,13 @@ def test_a_failed_early_send_is_reported_on_the_callers_thread() -> None:
         on_stuck=lambda member, n: None,
     )
     pending = _pending("lost")
-    lead = channel.start(pending)  # never raises
-    assert lead is not None and isinstance(lead.error, ShardUnreachable)
+    assert channel.start(pending)  # never raises
+    assert isinstance(pending.early_error, ShardUnreachable)
     assert reported == []  # nothing reported on the event loop
     caller = ThreadPoolExecutor(1)
-    caller.submit(channel.activate, pending, lead).result(5)
+    caller.submit(channel.activate, pending).result(5)
     caller_thread = caller.submit(threading.get_ident).result(5)
     caller.shutdown()
     assert pending.failure == CallFailure("shard_lost", "shard gone: connection refused")
     assert [ident for ident, _ in reported] == [caller_thread]
-    assert channel.start(_pending("again")) is not None  # the line was freed
+    assert channel.start(_pending("again"))  # the line was freed
