@@ -2,7 +2,11 @@
 
 ``Worker(client, ..., plugins=[RayPlugin()])`` runs a Worker's workflows on Ray shard actors;
 ``RayWorkflowRunner`` is the same as a ``workflow_runner``; ``LocalWorkflowRunner`` runs the same
-isolation and shims in this process, without Ray.
+isolation and shims in this process, without Ray; ``temporay.converter`` holds the msgpack data
+converter. ``docs/architecture.md`` describes the layers behind these names.
+
+Names are imported on first use, so ``import temporay`` needs no Ray; ``dir(temporay)`` lists
+them (``__all__``).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from temporay import converter
     from temporay.cluster.connect import RayConnectError
     from temporay.cluster.executor import HopExecutor
     from temporay.cluster.main_script import MainScriptError
@@ -23,6 +28,7 @@ if TYPE_CHECKING:
     from temporay.runtime.placement import dedicated_actor
 
 _LAZY = {
+    "converter": "temporay.converter",
     "dedicated_actor": "temporay.runtime.placement",
     "HopExecutor": "temporay.cluster.executor",
     "MainScriptError": "temporay.cluster.main_script",
@@ -43,7 +49,13 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'temporay' has no attribute {name!r}")
     import importlib
 
+    if module == f"{__name__}.{name}":
+        return importlib.import_module(module)  # a submodule
     return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
 
 
 __all__ = [
@@ -56,5 +68,6 @@ __all__ = [
     "ShardPlacementError",
     "ShardStartError",
     "__version__",
+    "converter",
     "dedicated_actor",
 ]

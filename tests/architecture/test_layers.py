@@ -15,7 +15,6 @@ LAYERS: dict[str, tuple[int, str]] = {
     "temporay.runtime.frozen": (1, "shared"),
     "temporay.runtime.converter": (1, "shared"),
     "temporay.runtime.placement": (1, "shared"),
-    "temporay.runtime.type_hints": (1, "shared"),
     "temporay.runtime.run_info": (1, "shared"),
     "temporay.runtime.prepared": (1, "shared"),
     # The engine and the isolation know nothing of each other.
