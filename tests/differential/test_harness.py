@@ -17,13 +17,15 @@ from temporalio.worker import WorkflowInstance, WorkflowInstanceDetails, Workflo
 
 from temporay.runtime.engine.runner import TemporayWorkflowRunner
 from tests.runtime.engine.test_engine import (
+    LATER,
+    RUN_ID,
+    START,
     AwaitActivityWorkflow,
-    activation,
     details,
-    initialize,
-    resolve_activity,
-    signal,
+    init,
+    note,
 )
+from tests.support.activations import activation, resolve_activity
 
 from . import harness
 from .harness import RecordedInstance, Step, check_instance
@@ -70,8 +72,8 @@ class _SkewedRunner(WorkflowRunner):
 def _recorded() -> RecordedInstance:
     """Hand-made activations with the completions the SDK's own instance gives them."""
     activations = [
-        activation(initialize(AwaitActivityWorkflow), signal("a")),
-        activation(resolve_activity(1, "x"), signal("b"), seconds=1),
+        activation(RUN_ID, init(AwaitActivityWorkflow), note("a"), at=START),
+        activation(RUN_ID, resolve_activity(1, "x"), note("b"), at=LATER),
     ]
     record = RecordedInstance(details(AwaitActivityWorkflow), [])
     completions: list[bytes] = []

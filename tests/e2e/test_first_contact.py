@@ -94,7 +94,7 @@ def test_two_workers_in_one_process_share_ray_and_outlive_each_other() -> None:
 
 async def test_a_workflow_in_an_unguarded_script_is_refused_with_the_fix(client: Any) -> None:
     done = subprocess.run(
-        [sys.executable, str(ROOT / "tests" / "scenarios" / "unguarded_main.py")],
+        [sys.executable, str(ROOT / "tests" / "e2e" / "scenarios" / "unguarded_main.py")],
         env=_env(TEMPORAL_ADDRESS=client.service_client.config.target_host),
         capture_output=True, text=True, timeout=120,
     )

@@ -29,6 +29,7 @@ from temporay.runtime.run_info import RunDetails
 from tests.runtime.isolation.workflows import globals_state, shims
 from tests.runtime.isolation.workflows.sdk_style import ChildGreeter, SandboxStyleWorkflow
 from tests.runtime.isolation.workflows.sdk_style_activities import GreetingInput, compose_greeting
+from tests.support.activations import activation, initialize, signal
 
 
 async def _sandbox_style(client: Client, task_queue: str, runner: WorkflowRunner) -> dict:
@@ -99,14 +100,6 @@ def _details(cls: type, run_id: str) -> WorkflowInstanceDetails:
     )
 
 
-def _activation(run_id: str, seconds: int, **job: Any) -> wfact.WorkflowActivation:
-    act = wfact.WorkflowActivation(run_id=run_id)
-    act.timestamp.FromSeconds(seconds)
-    for name, value in job.items():
-        getattr(act.jobs.add(), name).CopyFrom(value)
-    return act
-
-
 def _drive(
     runner: LocalWorkflowRunner, run_id: str, prepared: PreparedInstance | None = None
 ) -> dict[str, Any]:
@@ -120,19 +113,15 @@ def _drive(
         else:
             instance = prepared.bind(RunDetails.of(det))
     converter = temporalio.converter.DataConverter.default.payload_converter
-    init = wfact.InitializeWorkflow(
-        workflow_type="GlobalsWorkflow", workflow_id=f"wf-{run_id}", randomness_seed=7
-    )
-    init.arguments.extend(converter.to_payloads([run_id]))
-    signal = wfact.SignalWorkflow(signal_name="proceed")
+    init = initialize("GlobalsWorkflow", run_id, workflow_id=f"wf-{run_id}", randomness_seed=7)
     completions: list[Any] = []
 
     def activate(act: wfact.WorkflowActivation) -> None:
         completions.append(instance.activate(act))
 
     for act in (
-        _activation(run_id, 1_000_000_000, initialize_workflow=init),
-        _activation(run_id, 1_000_000_001, signal_workflow=signal),
+        activation(run_id, init, at=1_000_000_000),
+        activation(run_id, signal("proceed"), at=1_000_000_001),
     ):
         thread = threading.Thread(target=activate, args=(act,))
         thread.start()

@@ -35,9 +35,21 @@ from bench.workloads.instance_details import instance_details
 from temporay.runtime.engine.runner import TemporayWorkflowInstance, TemporayWorkflowRunner
 from temporay.runtime.engines import EngineFactory, resolve_engine
 from tests.differential.harness import normalize_completion
+from tests.support.activations import (
+    activation,
+    cancel_workflow,
+    evict,
+    initialize,
+    resolve_activity,
+    signal,
+    update,
+)
 
 RUN_ID = "run-1"
+WORKFLOW_ID = "wf-1"
+SEED = 42
 START = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+LATER = START + timedelta(seconds=1)
 
 
 @workflow.defn
@@ -94,31 +106,17 @@ def details(cls: type, *args: Any) -> WorkflowInstanceDetails:
     return instance_details(
         cls,
         run_id=RUN_ID,
-        workflow_id="wf-1",
+        workflow_id=WORKFLOW_ID,
         task_queue="tq",
-        randomness_seed=42,
+        randomness_seed=SEED,
         start_time=START,
         extern_functions={"__temporal_assert_local_activity_valid": lambda name: None},
     )
 
 
-def activation(*jobs: wfact.WorkflowActivationJob, seconds: int = 0) -> wfact.WorkflowActivation:
-    act = wfact.WorkflowActivation(run_id=RUN_ID, jobs=list(jobs))
-    act.timestamp.FromDatetime(START + timedelta(seconds=seconds))
-    return act
-
-
-def initialize(cls: type, *args: Any) -> wfact.WorkflowActivationJob:
-    payloads = temporalio.converter.default().payload_converter.to_payloads(list(args))
-    return wfact.WorkflowActivationJob(
-        initialize_workflow=wfact.InitializeWorkflow(
-            workflow_type=cls.__name__, workflow_id="wf-1", arguments=payloads, randomness_seed=42
-        )
-    )
-
-
-def evict() -> wfact.WorkflowActivationJob:
-    return wfact.WorkflowActivationJob(remove_from_cache=wfact.RemoveFromCache(message="test"))
+def init(cls: type, *args: Any) -> wfact.WorkflowActivationJob:
+    """The initialize job of this module's run (the one ``details`` describes)."""
+    return initialize(cls, *args, workflow_id=WORKFLOW_ID, randomness_seed=SEED)
 
 
 def on_thread(fn: Callable[[], Any]) -> Any:
@@ -174,7 +172,7 @@ def test_runtime_never_imports_ray() -> None:
 
 def test_instance_answers_match_the_sdk() -> None:
     instances = both(SleepyWorkflow, "x")
-    first = activation(initialize(SleepyWorkflow, "x"))
+    first = activation(RUN_ID, init(SleepyWorkflow, "x"), at=START)
     answers: dict[str, Any] = {}
     for name, instance in instances.items():
         before = instance.get_thread_id()
@@ -214,7 +212,7 @@ def test_previous_running_loop_is_restored_after_each_activation() -> None:
 
     def activate_and_check() -> bool:
         previous = asyncio._get_running_loop()
-        instance.activate(activation(initialize(SleepyWorkflow, "x")))
+        instance.activate(activation(RUN_ID, init(SleepyWorkflow, "x"), at=START))
         return asyncio._get_running_loop() is previous and previous is not None
 
     assert on_thread(activate_and_check) is True
@@ -224,8 +222,14 @@ def test_eviction_unwinds_every_task() -> None:
     instances = both(SleepyWorkflow, "x")
     outcomes = {}
     for name, instance in instances.items():
-        on_thread(functools.partial(instance.activate, activation(initialize(SleepyWorkflow, "x"))))
-        completion = on_thread(functools.partial(instance.activate, activation(evict(), seconds=1)))
+        on_thread(
+            functools.partial(
+                instance.activate, activation(RUN_ID, init(SleepyWorkflow, "x"), at=START)
+            )
+        )
+        completion = on_thread(
+            functools.partial(instance.activate, activation(RUN_ID, evict(), at=LATER))
+        )
         assert isinstance(completion, wfcomp.WorkflowActivationCompletion)
         outcomes[name] = str(completion)
     assert not instances["temporay"]._env.tasks  # type: ignore[attr-defined]
@@ -236,8 +240,14 @@ def test_eviction_that_cannot_unwind_raises_like_the_sdk() -> None:
     instances = both(StubbornWorkflow)
     raised = {}
     for name, instance in instances.items():
-        on_thread(functools.partial(instance.activate, activation(initialize(StubbornWorkflow))))
-        result = on_thread(functools.partial(instance.activate, activation(evict(), seconds=1)))
+        on_thread(
+            functools.partial(
+                instance.activate, activation(RUN_ID, init(StubbornWorkflow), at=START)
+            )
+        )
+        result = on_thread(
+            functools.partial(instance.activate, activation(RUN_ID, evict(), at=LATER))
+        )
         assert isinstance(result, RuntimeError)
         raised[name] = str(result).split("Stack traces below")[0]
     assert raised["temporay"] == raised["sdk"]
@@ -249,7 +259,7 @@ def test_instance_is_the_workflow_runtime_on_its_loop() -> None:
         lambda: TemporayWorkflowRunner().create_instance(details(SleepyWorkflow, "x"))
     )
     assert isinstance(instance, TemporayWorkflowInstance)
-    on_thread(lambda: instance.activate(activation(initialize(SleepyWorkflow, "x"))))
+    on_thread(lambda: instance.activate(activation(RUN_ID, init(SleepyWorkflow, "x"), at=START)))
     assert isinstance(instance.context.workflow_instance(), SleepyWorkflow)
     assert instance.context.workflow_info() is instance.get_info()
 
@@ -282,7 +292,7 @@ def test_versioning_behavior_is_set_on_completions(cls: type) -> None:
     completion; live runs need a versioned deployment, so this is checked offline."""
     completions = {}
     for name, instance in both(cls).items():
-        first = activation(initialize(cls))
+        first = activation(RUN_ID, init(cls), at=START)
         completion = on_thread(functools.partial(instance.activate, first))
         assert completion.successful.versioning_behavior != 0
         completions[name] = normalize_completion(first, completion)
@@ -324,7 +334,7 @@ def test_last_completion_result_and_last_failure() -> None:
             last_failure=failure,
         )
         instance = on_thread(functools.partial(runner.create_instance, det))
-        first = activation(initialize(LastResultWorkflow))
+        first = activation(RUN_ID, init(LastResultWorkflow), at=START)
         completions[name] = normalize_completion(
             first, on_thread(functools.partial(instance.activate, first))
         )
@@ -364,37 +374,14 @@ class AwaitActivityWorkflow:
         return self.events
 
 
-def resolve_activity(seq: int, value: Any) -> wfact.WorkflowActivationJob:
-    job = wfact.WorkflowActivationJob()
-    job.resolve_activity.seq = seq
-    job.resolve_activity.result.completed.result.CopyFrom(
-        temporalio.converter.default().payload_converter.to_payload(value)
-    )
-    return job
+def note(value: str) -> wfact.WorkflowActivationJob:
+    """``AwaitActivityWorkflow``'s signal."""
+    return signal("note", value, originating_event_id=5)
 
 
-def cancel_workflow() -> wfact.WorkflowActivationJob:
-    return wfact.WorkflowActivationJob(cancel_workflow=wfact.CancelWorkflow(reason="test"))
-
-
-def signal(value: str) -> wfact.WorkflowActivationJob:
-    job = wfact.WorkflowActivationJob()
-    job.signal_workflow.signal_name = "note"
-    job.signal_workflow.originating_event_id = 5
-    job.signal_workflow.input.append(
-        temporalio.converter.default().payload_converter.to_payload(value)
-    )
-    return job
-
-
-def update(value: str, update_id: str) -> wfact.WorkflowActivationJob:
-    job = wfact.WorkflowActivationJob()
-    job.do_update.name = "bump"
-    job.do_update.id = update_id
-    job.do_update.protocol_instance_id = update_id
-    job.do_update.run_validator = True
-    job.do_update.input.append(temporalio.converter.default().payload_converter.to_payload(value))
-    return job
+def bump(value: str, update_id: str) -> wfact.WorkflowActivationJob:
+    """``AwaitActivityWorkflow``'s update."""
+    return update("bump", update_id, value)
 
 
 def run_both(
@@ -425,8 +412,8 @@ def run_both(
     ids=["live", "replaying-without-flag", "replaying-with-flag"],
 )
 def test_flag_1_cancel_meeting_a_completed_activity(replaying: bool, available: list[int]) -> None:
-    first = activation(initialize(AwaitActivityWorkflow))
-    second = activation(resolve_activity(1, "done"), cancel_workflow(), seconds=1)
+    first = activation(RUN_ID, init(AwaitActivityWorkflow), at=START)
+    second = activation(RUN_ID, resolve_activity(1, "done"), cancel_workflow(), at=LATER)
     second.is_replaying = replaying
     second.available_internal_flags.extend(available)
     completions = run_both(AwaitActivityWorkflow, [first, second])
@@ -439,11 +426,16 @@ def test_flag_1_cancel_meeting_a_completed_activity(replaying: bool, available: 
 @pytest.mark.parametrize("default_on", [False, True])
 def test_flag_2_single_batch(replaying: bool, available: list[int], default_on: bool) -> None:
     first = activation(
-        initialize(AwaitActivityWorkflow), signal("early"), update("u", "u1"), cancel_workflow()
+        RUN_ID,
+        init(AwaitActivityWorkflow),
+        note("early"),
+        bump("u", "u1"),
+        cancel_workflow(),
+        at=START,
     )
     first.is_replaying = replaying
     first.available_internal_flags.extend(available)
-    second = activation(resolve_activity(1, "done"), signal("late"), seconds=1)
+    second = activation(RUN_ID, resolve_activity(1, "done"), note("late"), at=LATER)
     second.is_replaying = replaying
     second.available_internal_flags.extend(available)
     defaults = frozenset({2}) if default_on else frozenset()
@@ -454,7 +446,7 @@ def test_flag_2_single_batch(replaying: bool, available: list[int], default_on: 
 
 def test_job_set_order_signals_and_updates_before_the_run() -> None:
     first = activation(
-        signal("a"), initialize(AwaitActivityWorkflow), update("u", "u1"), signal("b")
+        RUN_ID, note("a"), init(AwaitActivityWorkflow), bump("u", "u1"), note("b"), at=START
     )
-    second = activation(resolve_activity(1, "x"), signal("c"), update("v", "u2"), seconds=1)
+    second = activation(RUN_ID, resolve_activity(1, "x"), note("c"), bump("v", "u2"), at=LATER)
     run_both(AwaitActivityWorkflow, [first, second])
