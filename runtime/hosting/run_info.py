@@ -5,13 +5,16 @@ run's ``workflow.Info`` (``_WorkflowWorker._create_workflow_instance``). Shippin
 pickled was costly to write on the Worker and as costly to read in the shard on a cold process
 (its datetimes, timezone and dataclasses are each a pickled global); the shard already has the
 activation, so it rebuilds the same ``Info`` with the SDK's own recipe, given the two things the
-activation does not say (the Worker's namespace and task queue, sent as plain strings).
+activation does not say (the Worker's namespace and task queue, sent as plain strings), each field
+when it is first read (``HostedInfo``: its measured gain is in ``docs/design-notes.md``).
 ``tests/runtime/test_run_info.py`` checks, on real runs of every shape, that the result equals the
 ``Info`` the Worker handed the runner: a change in the SDK's recipe fails there first.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,7 +28,7 @@ import temporalio.workflow
 
 from temporay.runtime.run_info import RunDetails
 
-__all__ = ["details_from_activation", "duration", "initialize_job", "utc_datetime"]
+__all__ = ["HostedInfo", "details_from_activation", "duration", "initialize_job", "utc_datetime"]
 
 
 def initialize_job(act: wfact.WorkflowActivation) -> wfact.InitializeWorkflow | None:
@@ -45,60 +48,63 @@ def details_from_activation(
             f"the first activation of run {act.run_id} has no InitializeWorkflow job: "
             "the run cannot be created from it"
         )
+    info = object.__new__(HostedInfo)
+    info.__dict__.update(
+        namespace=namespace,
+        task_queue=task_queue,
+        run_id=act.run_id,
+        workflow_id=init.workflow_id,
+        workflow_type=init.workflow_type,
+        _temporay_source=(init, act.timestamp, act.run_id),
+    )
     return RunDetails(
-        info=_info(act, init, namespace=namespace, task_queue=task_queue),
+        info=info,
         randomness_seed=init.randomness_seed,
         last_completion_result=init.last_completion_result,
         last_failure=init.continued_failure if init.HasField("continued_failure") else None,
     )
 
 
-def _info(
-    act: wfact.WorkflowActivation,
-    init: wfact.InitializeWorkflow,
-    *,
-    namespace: str,
-    task_queue: str,
-) -> temporalio.workflow.Info:
-    """The SDK's recipe (``_WorkflowWorker._create_workflow_instance``), field for field."""
-    return temporalio.workflow.Info(
-        attempt=init.attempt,
-        continued_run_id=init.continued_from_execution_run_id or None,
-        cron_schedule=init.cron_schedule or None,
-        execution_timeout=(
-            duration(init.workflow_execution_timeout)
-            if init.HasField("workflow_execution_timeout")
-            else None
-        ),
-        first_execution_run_id=init.first_execution_run_id,
-        headers=dict(init.headers),
-        namespace=namespace,
-        original_execution_run_id=init.original_execution_run_id or act.run_id,
-        parent=_parent(init),
-        root=_root(init),
-        priority=_priority(init.priority),
-        raw_memo=dict(init.memo.fields),
-        retry_policy=(
-            temporalio.common.RetryPolicy.from_proto(init.retry_policy)
-            if init.HasField("retry_policy")
-            else None
-        ),
-        run_id=act.run_id,
-        run_timeout=(
-            duration(init.workflow_run_timeout) if init.HasField("workflow_run_timeout") else None
-        ),
-        search_attributes=_search_attributes(init),
-        start_time=utc_datetime(act.timestamp),
-        task_queue=task_queue,
-        task_timeout=duration(init.workflow_task_timeout),
-        typed_search_attributes=_typed_search_attributes(init),
-        workflow_id=init.workflow_id,
-        workflow_start_time=utc_datetime(init.start_time),
-        workflow_type=init.workflow_type,
-    )
+_Source = tuple[wfact.InitializeWorkflow, google.protobuf.timestamp_pb2.Timestamp, str]
 
 
-def _parent(init: wfact.InitializeWorkflow) -> temporalio.workflow.ParentInfo | None:
+class HostedInfo(temporalio.workflow.Info):
+    """A hosted run's ``workflow.Info``: the SDK's, field for field, each field made from the
+    run's first activation when it is first read.
+
+    The engine reads five fields, set at once; workflows read a few more, seldom all, and
+    making all of them is measurable on a new run's first activation in a shard that has been
+    idle (docs/design-notes.md). A field, once made, is kept (upserts change the two search attribute fields in place).
+    It compares equal to an ``Info`` with the same fields, as one ``Info`` does to another, and
+    pickles and copies as one."""
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for an attribute not set yet.
+        fields = self.__dict__
+        make = _LAZY_FIELDS.get(name)
+        source: _Source | None = fields.get("_temporay_source")
+        if make is None or source is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return fields.setdefault(name, make(*source))  # one value even if two threads race
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, temporalio.workflow.Info):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in _FIELD_NAMES)
+
+    __hash__ = temporalio.workflow.Info.__hash__
+
+    def __reduce__(self) -> tuple[type[temporalio.workflow.Info], tuple[Any, ...]]:
+        # Pickled or copied it becomes the SDK's Info, whole (the activation's messages, kept
+        # for the fields not made yet, do not pickle).
+        return temporalio.workflow.Info, tuple(getattr(self, name) for name in _FIELD_NAMES)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in _FIELD_NAMES)
+        return f"Info({shown})"
+
+
+def _parent(init: wfact.InitializeWorkflow, *_: Any) -> temporalio.workflow.ParentInfo | None:
     if not init.HasField("parent_workflow_info"):
         return None
     parent = init.parent_workflow_info
@@ -107,7 +113,7 @@ def _parent(init: wfact.InitializeWorkflow) -> temporalio.workflow.ParentInfo | 
     )
 
 
-def _root(init: wfact.InitializeWorkflow) -> temporalio.workflow.RootInfo | None:
+def _root(init: wfact.InitializeWorkflow, *_: Any) -> temporalio.workflow.RootInfo | None:
     if not init.HasField("root_workflow"):
         return None
     return temporalio.workflow.RootInfo(
@@ -115,16 +121,57 @@ def _root(init: wfact.InitializeWorkflow) -> temporalio.workflow.RootInfo | None
     )
 
 
-def _search_attributes(init: wfact.InitializeWorkflow) -> Any:
+def _execution_timeout(init: wfact.InitializeWorkflow, *_: Any) -> timedelta | None:
+    if not init.HasField("workflow_execution_timeout"):
+        return None
+    return duration(init.workflow_execution_timeout)
+
+
+def _run_timeout(init: wfact.InitializeWorkflow, *_: Any) -> timedelta | None:
+    if not init.HasField("workflow_run_timeout"):
+        return None
+    return duration(init.workflow_run_timeout)
+
+
+def _search_attributes(init: wfact.InitializeWorkflow, *_: Any) -> Any:
     sa = init.search_attributes
     return temporalio.converter.decode_search_attributes(sa) if sa.indexed_fields else {}
 
 
-def _typed_search_attributes(init: wfact.InitializeWorkflow) -> Any:
+def _typed_search_attributes(init: wfact.InitializeWorkflow, *_: Any) -> Any:
     sa = init.search_attributes
     if not sa.indexed_fields:
         return temporalio.common.TypedSearchAttributes([])  # each run its own: upserts change it
     return temporalio.converter.decode_typed_search_attributes(sa)
+
+
+# The SDK's recipe (``_WorkflowWorker._create_workflow_instance``), one field at a time; each
+# maker takes (InitializeWorkflow job, activation timestamp, run id).
+_LAZY_FIELDS: dict[str, Callable[..., Any]] = {
+    "attempt": lambda init, *_: init.attempt,
+    "continued_run_id": lambda init, *_: init.continued_from_execution_run_id or None,
+    "cron_schedule": lambda init, *_: init.cron_schedule or None,
+    "execution_timeout": _execution_timeout,
+    "first_execution_run_id": lambda init, *_: init.first_execution_run_id,
+    "headers": lambda init, *_: dict(init.headers),
+    "original_execution_run_id": lambda init, _, run_id: init.original_execution_run_id or run_id,
+    "parent": _parent,
+    "root": _root,
+    "priority": lambda init, *_: _priority(init.priority),
+    "raw_memo": lambda init, *_: dict(init.memo.fields),
+    "retry_policy": lambda init, *_: (
+        temporalio.common.RetryPolicy.from_proto(init.retry_policy)
+        if init.HasField("retry_policy")
+        else None
+    ),
+    "run_timeout": _run_timeout,
+    "search_attributes": _search_attributes,
+    "start_time": lambda _, timestamp, __: utc_datetime(timestamp),
+    "task_timeout": lambda init, *_: duration(init.workflow_task_timeout),
+    "typed_search_attributes": _typed_search_attributes,
+    "workflow_start_time": lambda init, *_: utc_datetime(init.start_time),
+}
+_FIELD_NAMES = tuple(field.name for field in dataclasses.fields(temporalio.workflow.Info))
 
 
 # --- cheaper equivalents of the SDK's steps, for a new run's first activation ----------------------

@@ -10,6 +10,7 @@ the first activation; the rebuilt details must be equal, field by field.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import pickle
 import random
@@ -206,16 +207,41 @@ def _rich_activation() -> wfact.WorkflowActivation:
     return act
 
 
-def test_the_rebuilt_info_is_the_sdks_own() -> None:
+def test_hosted_info_makes_each_field_once_when_read() -> None:
     info = details_from_activation(_rich_activation(), namespace="default", task_queue="q").info
-    assert type(info) is workflow.Info
+    assert isinstance(info, workflow.Info)
+    assert "parent" not in vars(info)
     parent = info.parent
     assert parent is not None and parent.workflow_id == "p1"
-    assert set(info.raw_memo) == {"m"}
+    assert info.parent is parent
+    assert info.raw_memo is info.raw_memo and set(info.raw_memo) == {"m"}
+    with pytest.raises(AttributeError, match="no attribute 'not_a_field'"):
+        getattr(info, "not_a_field")
     with pytest.raises(dataclasses.FrozenInstanceError):
         info.attempt = 4  # type: ignore[misc]
+    # Upserts change the search attributes in place: the change stays, and each run has its own.
+    info.search_attributes["k"] = ["v"]  # type: ignore[index]
+    assert info.search_attributes == {"k": ["v"]}
     again = details_from_activation(_rich_activation(), namespace="default", task_queue="q").info
-    assert again == info and pickle.loads(pickle.dumps(info)) == info
-    # Upserts change the search attributes in place: each run has its own.
-    assert again.search_attributes is not info.search_attributes
+    assert again.search_attributes == {}
     assert again.typed_search_attributes is not info.typed_search_attributes
+
+
+def test_hosted_info_behaves_as_the_sdks_info() -> None:
+    hosted = details_from_activation(_rich_activation(), namespace="default", task_queue="q").info
+    whole = workflow.Info(
+        **{field.name: getattr(hosted, field.name) for field in dataclasses.fields(workflow.Info)}
+    )
+    fresh = details_from_activation(_rich_activation(), namespace="default", task_queue="q").info
+    assert fresh == whole and whole == fresh and fresh == hosted
+    assert fresh != dataclasses.replace(whole, attempt=9)
+    assert dataclasses.replace(whole, attempt=9) != fresh
+    assert dataclasses.asdict(fresh) == dataclasses.asdict(whole)
+    assert repr(fresh) == repr(whole)
+    for copied in (
+        pickle.loads(pickle.dumps(fresh)),
+        copy.copy(fresh),
+        copy.deepcopy(fresh),
+        dataclasses.replace(fresh),
+    ):
+        assert copied == whole, type(copied)
