@@ -7,12 +7,27 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from temporay.runtime.engine.environment import RunEnvironment
 from temporay.runtime.engine.flags import LogicFlag, record_completed_cancellation
 
 _T = TypeVar("_T")
+
+
+def fail_started_or_not(
+    start: asyncio.Future[Any], result: asyncio.Future[Any], err: BaseException
+) -> None:
+    """Fail an operation that has a start future and a result future (child workflows, Nexus).
+
+    Once started, only the result fails. Before that, the start fails and the result is
+    resolved with ``None``, or asyncio would warn about a future nobody retrieved.
+    """
+    if start.done():
+        result.set_exception(err)
+    else:
+        start.set_exception(err)
+        result.set_result(None)
 
 
 async def shield_await(fut: asyncio.Future[_T]) -> _T:

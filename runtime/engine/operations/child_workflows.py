@@ -20,7 +20,10 @@ from temporalio.worker import SignalChildWorkflowInput, StartChildWorkflowInput
 from temporalio.workflow._event_groups import _capture_event_group_markers
 
 from temporay.runtime.engine import encoding
-from temporay.runtime.engine.operations.awaiting import await_temporal_operation
+from temporay.runtime.engine.operations.awaiting import (
+    await_temporal_operation,
+    fail_started_or_not,
+)
 from temporay.runtime.engine.operations.host import OperationHost
 
 
@@ -152,12 +155,7 @@ class ChildWorkflowHandle(temporalio.workflow.ChildWorkflowHandle[Any, Any]):
         self._result_fut.set_result(result)
 
     def resolve_failure(self, err: BaseException) -> None:
-        if self._start_fut.done():
-            self._result_fut.set_exception(err)
-        else:
-            self._start_fut.set_exception(err)
-            # Resolve the result too, or asyncio warns about a future nobody retrieved.
-            self._result_fut.set_result(None)
+        fail_started_or_not(self._start_fut, self._result_fut, err)
 
     def apply_start_command(self) -> None:
         input = self._input
