@@ -31,6 +31,7 @@ from temporay.proto import hosting as pb
 from temporay.runtime.engine.command_contexts import NO_CHANGE
 from temporay.runtime.hosting.failures import deadlock_error
 from temporay.runtime.hosting.hosted_run import HostedResult, HostedRun
+from temporay.runtime.hosting.log_shipping import pack_records
 
 logger = logging.getLogger(__name__)
 
@@ -289,4 +290,6 @@ def _envelope(key: RunKey, result: HostedResult) -> pb.CompletionEnvelope:
         delta_to_proto(result.contexts, envelope.contexts)
     for op in result.metric_ops:
         metric_op_to_proto(op, envelope.metric_ops.add())
+    if result.log_records:
+        envelope.log_records = pack_records(result.log_records)
     return envelope

@@ -30,6 +30,7 @@ from temporay.runtime.hosting.hosted_run import (
     running_loop_for_creation,
     takes_ready_converters,
 )
+from temporay.runtime.hosting.log_shipping import LogCapture
 from temporay.runtime.hosting.run_info import details_from_activation
 
 logger = logging.getLogger(__name__)
@@ -154,6 +155,8 @@ class RunFactory:
                 self._template_errors[spec.template_id] = wrapped
             raise wrapped from err
         assert isinstance(loaded, RunTemplate)
+        if LogCapture.installed() is not None:
+            loaded.log_levels.apply()
         with self._table.lock:
             self.templates[spec.template_id] = loaded
         return loaded

@@ -26,6 +26,7 @@ from temporay.actors.transport import COLLECT, RUN_BATCH, ShardServer
 from temporay.actors.watchdog import Watchdog
 from temporay.actors.wire import RunKey
 from temporay.proto import hosting as pb
+from temporay.runtime.hosting.log_shipping import LogCapture
 
 READY_COPIES_PER_CLASS = 2
 """Runs a shard keeps made ahead (``ReadyRun``: all but the run's details) for each template it
@@ -133,6 +134,9 @@ class Shard:
         ready_copies: int = READY_COPIES_PER_CLASS,
     ) -> None:
         factory = cloudpickle.loads(engine_factory)
+        LogCapture.install(
+            {"temporay_shard": name, "temporay_node_id": ray.get_runtime_context().get_node_id()}
+        )
         self._core = ShardCore(name, factory, threads, ready_copies)
         # The direct activation transport (see actors/transport.py), on this node's address.
         self._server: ShardServer | None = None

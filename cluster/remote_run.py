@@ -32,6 +32,7 @@ from temporay.proto import hosting as pb
 from temporay.runtime.hosting.context_mirror import ContextMirror
 from temporay.runtime.hosting.externs import MetricReplayer
 from temporay.runtime.hosting.failures import failed_completion
+from temporay.runtime.hosting.log_shipping import emit_shipped, unpack_records
 
 logger = logging.getLogger(__name__)
 
@@ -245,6 +246,8 @@ class RemoteRun(WorkflowInstance):
             self._mirror.apply(delta_from_proto(result.contexts))
         if result.metric_ops and self._metrics is not None:
             self._metrics.apply([metric_op_from_proto(op) for op in result.metric_ops])
+        if result.log_records:
+            emit_shipped(unpack_records(result.log_records))
         return wfcomp.WorkflowActivationCompletion.FromString(result.completion)
 
     def _fill_spec(self, spec: pb.RunSpec, channel: ShardChannel) -> None:

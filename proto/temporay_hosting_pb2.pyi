@@ -534,11 +534,16 @@ class CompletionEnvelope(_message.Message):
     CONTEXTS_FIELD_NUMBER: _builtins.int
     METRIC_OPS_FIELD_NUMBER: _builtins.int
     RUN_LOST_FIELD_NUMBER: _builtins.int
+    LOG_RECORDS_FIELD_NUMBER: _builtins.int
     completion: _builtins.bytes
     """coresdk.workflow_completion.WorkflowActivationCompletion"""
     run_lost: _builtins.bool
     """The run is gone on the shard (deadlock, failed creation, unknown key): the router must not
     send it more activations; the completion carries the failure to report.
+    """
+    log_records: _builtins.bytes
+    """The log records the activation made (msgpack list of LogRecord attribute maps), emitted by
+    the Worker's loggers: runtime/hosting/log_shipping.py.
     """
     @_builtins.property
     def key(self) -> Global___RunKey: ...
@@ -554,10 +559,11 @@ class CompletionEnvelope(_message.Message):
         contexts: Global___ContextDelta | None = ...,
         metric_ops: _abc.Iterable[Global___MetricOp] | None = ...,
         run_lost: _builtins.bool = ...,
+        log_records: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["contexts", b"contexts", "key", b"key"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["completion", b"completion", "contexts", b"contexts", "key", b"key", "metric_ops", b"metric_ops", "run_lost", b"run_lost"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["completion", b"completion", "contexts", b"contexts", "key", b"key", "log_records", b"log_records", "metric_ops", b"metric_ops", "run_lost", b"run_lost"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

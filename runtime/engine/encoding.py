@@ -8,7 +8,6 @@ SDK's instance would hand it.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -20,7 +19,7 @@ import temporalio.converter
 import temporalio.exceptions
 import temporalio.workflow
 
-logger = logging.getLogger("temporay.runtime")
+from temporay.runtime.engine.logs import sdk_logger as logger  # the SDK runner's records
 
 
 def single_payload(

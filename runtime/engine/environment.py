@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextvars
-import logging
 import traceback
 from collections.abc import Callable, Coroutine, Generator, Iterator, Sequence
 from contextlib import contextmanager
@@ -33,10 +32,9 @@ import temporalio.workflow
 from temporalio.worker._workflow_instance import _WorkflowBeingEvictedError
 from temporalio.workflow._event_groups import _capture_event_group_markers
 
+from temporay.runtime.engine.logs import sdk_logger as logger  # the SDK runner's records
 from temporay.runtime.engine.loop_swap import running
 from temporay.runtime.run_info import timestamp_ns
-
-logger = logging.getLogger("temporay.runtime")
 
 _T = TypeVar("_T")
 ExceptionContext: TypeAlias = dict[str, Any]

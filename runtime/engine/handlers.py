@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import warnings
 from collections import Counter
 from collections.abc import Awaitable, Iterable, Sequence
@@ -34,9 +33,8 @@ from temporalio.workflow._event_groups import _inbound_event_group, _inbound_upd
 from temporay.runtime.engine import encoding
 from temporay.runtime.engine.environment import RunEnvironment
 from temporay.runtime.engine.handler_tables import HandlerTables
+from temporay.runtime.engine.logs import sdk_logger as logger  # the SDK runner's records
 from temporay.runtime.engine.operations.continue_as_new import ContinueAsNewRequest
-
-logger = logging.getLogger("temporay.runtime")
 
 
 @dataclass

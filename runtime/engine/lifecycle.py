@@ -4,7 +4,6 @@ receives the arguments), and the dynamic workflow's config read from it."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import temporalio.bridge.proto.workflow_activation as wfact
@@ -13,8 +12,7 @@ from temporalio.worker import ExecuteWorkflowInput
 
 from temporay.runtime.engine import encoding
 from temporay.runtime.engine.context import WorkflowContext
-
-logger = logging.getLogger("temporay.runtime")
+from temporay.runtime.engine.logs import sdk_logger as logger  # the SDK runner's records
 
 
 def make_workflow_input(

@@ -4,7 +4,8 @@ A ``HostedRun`` is created from a ``RunTemplate`` (what every run of one workflo
 shares, shipped once per hosting process) and ``RunDetails`` (what is particular to this run,
 rebuilt from its first activation: ``runtime/hosting/run_info.py``). It turns activation bytes
 into a completion plus the side information the Worker needs but cannot ask for remotely: the
-serialization contexts the activation touched and recorded metric operations. It knows nothing
+serialization contexts the activation touched, recorded metric operations and the log records
+it made (``log_shipping``). It knows nothing
 of Ray; shards and tests drive it alike.
 """
 
@@ -15,7 +16,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import temporalio.bridge.proto.workflow_activation as wfact
 import temporalio.bridge.proto.workflow_completion as wfcomp
@@ -40,6 +41,7 @@ from temporay.runtime.hosting.externs import (
     hosted_extern_functions,
 )
 from temporay.runtime.hosting.failures import failed_completion
+from temporay.runtime.hosting.log_shipping import LogCapture, LogLevels
 from temporay.runtime.prepared import prepare_instance, shared_details
 from temporay.runtime.run_info import RunDetails
 
@@ -62,6 +64,7 @@ class RunTemplate:
     default_workflow_logic_flags: frozenset[_WorkflowLogicFlag]
     extern_names: tuple[str, ...]
     local_activities: LocalActivityCatalog
+    log_levels: LogLevels = field(default_factory=LogLevels.snapshot)
 
     def definition(self) -> temporalio.workflow._Definition:
         return temporalio.workflow._Definition.must_from_class(self.workflow_class)
@@ -107,6 +110,7 @@ class HostedResult:
     completion: wfcomp.WorkflowActivationCompletion
     contexts: ContextDelta
     metric_ops: list[MetricOp] = field(default_factory=list)
+    log_records: list[dict[str, Any]] = field(default_factory=list)
 
 
 _placeholder_loops = threading.local()
@@ -216,12 +220,19 @@ class HostedRun:
         return ReadyRun(runner, template, defn).bind(details)
 
     def activate(self, activation: wfact.WorkflowActivation) -> HostedResult:
-        completion = self.instance.activate(activation)
+        capture = LogCapture.installed()
+        if capture is None:
+            completion = self.instance.activate(activation)
+            records: list[dict[str, Any]] = []
+        else:
+            with capture.activation() as scope:
+                completion = self.instance.activate(activation)
+            records = scope.records
         # sdk-core leaves run_id to the Worker; set it so the completion stands on its own.
         completion.run_id = activation.run_id
         delta = self._contexts.capture(self.instance, touched_commands(activation, completion))
         self.activations += 1
-        return HostedResult(completion, delta, self._recorder.drain())
+        return HostedResult(completion, delta, self._recorder.drain(), records)
 
     def evict(self, message: str = "evicted by temporay") -> None:
         """Let the engine unwind every coroutine now, on this thread (never leave them to the GC)."""

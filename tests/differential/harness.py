@@ -159,7 +159,6 @@ _CAPTURED_LOGGERS = (
     "temporalio.worker._workflow_instance",
     "temporay.runtime",
 )
-_ENGINE_LOGGERS = {"temporalio.worker._workflow_instance": "engine", "temporay.runtime": "engine"}
 
 
 @dataclasses.dataclass
@@ -181,8 +180,9 @@ class _ThreadRecords(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         if record.thread != self.thread_id:
             return
-        name = _ENGINE_LOGGERS.get(record.name, record.name)
-        self.lines.append(f"{record.levelname} {name}: {normalize_text(record.getMessage())}")
+        # Logger names are compared as they are: the engine logs the SDK runner's records on
+        # the SDK's logger (runtime/engine/logs.py).
+        self.lines.append(f"{record.levelname} {record.name}: {normalize_text(record.getMessage())}")
 
 
 @contextlib.contextmanager
